@@ -1,0 +1,122 @@
+"""Turn whatever a task raised into one site state, a one-line reason and a hint.
+
+Tasks stay simple because of this: they call the cloud and let exceptions
+fly; the fleet classifies. The mapping (documented in README "Site states"):
+
+========================================  ============  ==========================
+exception                                 state         typical cause
+========================================  ============  ==========================
+SiteError subclasses                      their own     raised on purpose by a task
+connection refused / DNS / unreachable    unreachable   site down, VPN down
+TLS verification failure                  unreachable   self-signed cert, wrong CA
+timeout / deadline                        timed_out     hanging or very slow site
+HTTP 401 / 403 while authenticating       auth_failed   wrong or expired credentials
+auth plugin could not load / missing opt  error         clouds.yaml problem for one cloud
+HTTP 5xx from Keystone                    critical      Keystone failing
+other HTTP errors                         critical      a service failing
+bad JSON / unexpected shapes              error         garbage from the site
+                                                        (tasks raise MalformedResponse)
+anything else                             error         a bug: the exception type is named
+========================================  ============  ==========================
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+from keystoneauth1 import exceptions as ks_exc
+
+from edgeshade.errors import SiteError
+
+
+class Classified(NamedTuple):
+    state: str
+    reason: str
+    hint: str | None = None
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _http_reason(exc: ks_exc.HttpError) -> str:
+    url = getattr(exc, "url", None) or ""
+    where = url.split("://", 1)[-1].split("?", 1)[0] if url else ""
+    status = getattr(exc, "http_status", None) or "?"
+    text = f"HTTP {status}"
+    if where:
+        text += f" from {where}"
+    return text
+
+
+def classify(exc: BaseException) -> Classified:
+    """Map an exception raised while working on a site to a state."""
+    if isinstance(exc, SiteError):
+        return Classified(exc.state, _one_line(exc.reason), exc.hint)
+    if isinstance(exc, ks_exc.SSLError):
+        return Classified(
+            "unreachable",
+            _one_line(f"TLS error: {exc}"),
+            "check the site certificate, or set cacert / verify in clouds.yaml",
+        )
+    if isinstance(exc, ks_exc.ConnectTimeout):
+        return Classified("timed_out", _one_line(str(exc) or "timed out"))
+    if isinstance(exc, ks_exc.ConnectFailure | ks_exc.UnknownConnectionError):
+        text = str(exc)
+        if "refused" in text:
+            reason = "connection refused"
+        elif "Name or service not known" in text or "resolve" in text:
+            reason = "name does not resolve"
+        elif "reset" in text or "aborted" in text or "RemoteDisconnected" in text:
+            reason = "connection reset"
+        else:
+            reason = "cannot connect"
+        url = text.split(" to ", 1)[1].split(":", 3) if " to " in text else None
+        target = ":".join(url[:3]).split("//", 1)[-1] if url else ""
+        return Classified(
+            "unreachable",
+            f"{reason}: {target}" if target else reason,
+            "is the site up and the WAN/VPN link working?",
+        )
+    if isinstance(exc, ks_exc.Unauthorized):
+        return Classified(
+            "auth_failed",
+            _one_line(f"authentication rejected ({_http_reason(exc)})"),
+            "check the credentials in clouds.yaml/secure.yaml; they may have expired or rotated",
+        )
+    if isinstance(exc, ks_exc.Forbidden):
+        return Classified(
+            "auth_failed",
+            _one_line(f"not allowed ({_http_reason(exc)})"),
+            "the user needs the admin (or reader) role on the project",
+        )
+    if isinstance(exc, ks_exc.MissingRequiredOptions | ks_exc.NoMatchingPlugin):
+        return Classified(
+            "error", _one_line(f"auth config: {exc}"), "fix this cloud's auth section"
+        )
+    if isinstance(exc, ks_exc.EndpointNotFound | ks_exc.EmptyCatalog):
+        return Classified("error", _one_line(f"catalog: {exc}"))
+    if isinstance(exc, ks_exc.DiscoveryFailure):
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and not isinstance(cause, ks_exc.DiscoveryFailure):
+            return classify(cause)
+        return Classified("unreachable", _one_line(f"identity discovery failed: {exc}"))
+    if isinstance(exc, ks_exc.HttpError):
+        status = getattr(exc, "http_status", 0) or 0
+        url = getattr(exc, "url", "") or ""
+        if "/auth/tokens" in url or "identity" in url and status >= 500:
+            return Classified("critical", _one_line(f"Keystone failing: {_http_reason(exc)}"))
+        return Classified("critical", _one_line(_http_reason(exc)))
+    if isinstance(exc, json.JSONDecodeError):
+        return Classified(
+            "error",
+            _one_line(f"malformed JSON: {exc}"),
+            "the site returned data edgeshade cannot read; look at it with --http-debug",
+        )
+    if isinstance(exc, TimeoutError):
+        return Classified("timed_out", "timed out")
+    if isinstance(exc, ConnectionError | OSError):
+        return Classified("unreachable", _one_line(f"{type(exc).__name__}: {exc}"))
+    return Classified("error", _one_line(f"{type(exc).__name__}: {exc}"))
