@@ -115,6 +115,10 @@ def classify(exc: BaseException) -> Classified:
             _one_line(f"malformed JSON: {exc}"),
             "the site returned data edgeshade cannot read; look at it with --http-debug",
         )
+    if isinstance(exc, OSError) and "CA certificate bundle" in str(exc):
+        return Classified(
+            "error", _one_line(f"cacert: {exc}"), "fix the cacert path of this cloud in clouds.yaml"
+        )
     if isinstance(exc, TimeoutError):
         return Classified("timed_out", "timed out")
     if isinstance(exc, ConnectionError | OSError):

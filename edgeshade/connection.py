@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keystoneauth1 import discover as ks_discover
+from keystoneauth1 import exceptions as ks_exc
 from munch import Munch
 
 from edgeshade.config import FleetConfig, Site
@@ -198,11 +199,14 @@ class SiteConnection:
         else:
             interface = self.cloud_region.get_interface(service) or "public"
             for service_type in SERVICE_ALIASES.get(service, (service,)):
-                url = self.session.get_endpoint(
-                    service_type=service_type,
-                    interface=interface,
-                    region_name=self.site.region or None,
-                )
+                try:
+                    url = self.session.get_endpoint(
+                        service_type=service_type,
+                        interface=interface,
+                        region_name=self.site.region or None,
+                    )
+                except ks_exc.EndpointNotFound:
+                    url = None  # not in this region's catalog: absent, not an error
                 if url:
                     break
         if url:
@@ -243,8 +247,7 @@ class SiteConnection:
         try:
             return Munch.fromDict(json.loads(resp.content))
         except ValueError:
-            where = url.split("://", 1)[-1].split("?", 1)[0]
-            raise MalformedResponse(f"malformed JSON from {where}") from None
+            raise MalformedResponse(f"malformed JSON from {service} {path}") from None
 
     def get(self, service: str, path: str, **params: Any) -> Any:
         return self.request("GET", service, path, params=params or None)

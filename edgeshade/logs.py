@@ -14,7 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "<redacted>"
-_SECRET_KEYS = r"(password|secret|token|passcode|application_credential_secret|X-Auth-Token|X-Subject-Token)"
+_SECRET_KEYS = (
+    r"(password|secret|token|passcode|application_credential_secret"
+    r"|X-Auth-Token|X-Subject-Token)"
+)
 _PATTERNS = [
     # "password": "x"  'secret': 'x'
     re.compile(rf"""(?i)(["']?{_SECRET_KEYS}["']?\s*[:=]\s*["'])([^"']+)(["'])"""),
@@ -102,9 +105,10 @@ def setup(debug: bool = False, http_debug: bool = False) -> RedactingFilter:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    logging.getLogger("edgeshade").setLevel(logging.DEBUG if debug or http_debug else logging.WARNING
+    logging.getLogger("edgeshade").setLevel(
+        logging.DEBUG if debug or http_debug else logging.WARNING
     )
-    # Libraries warn per site (e.g. discovery fallbacks); a fleet of 1,000 would drown.
+    # Libraries warn per site (discovery fallbacks...): 1,000 sites would drown the output.
     noisy = logging.DEBUG if http_debug else logging.ERROR
     for name in ("keystoneauth", "openstack", "urllib3", "stevedore"):
         logging.getLogger(name).setLevel(noisy)

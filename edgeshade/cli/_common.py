@@ -93,38 +93,98 @@ def merged(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--cloud", "-C", "clouds", multiple=True, metavar="SELECTOR",
-              help="Sites: all, names, globs (edge-*), cloud:region, @group, !exclude. Repeatable.")
+@click.option(
+    "--cloud",
+    "-C",
+    "clouds",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Sites: all, names, globs (edge-*), cloud:region, @group, !exclude. Repeatable.",
+)
 @click.option("--os-cloud", "os_clouds", multiple=True, hidden=True)
-@click.option("--os-config-file", type=click.Path(dir_okay=False), envvar=None,
-              help="clouds.yaml to use (default: openstack.config search path).")
-@click.option("--os-secure-file", type=click.Path(dir_okay=False),
-              help="secure.yaml to merge (default: next to --os-config-file, then search path).")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table",
-              show_default=True, help="Output format.")
-@click.option("-c", "--column", "columns", multiple=True, metavar="COLUMN",
-              help="Show only this column (repeatable).")
-@click.option("--concurrency", type=click.IntRange(1, 10000), default=None,
-              help="Sites in flight at once [default: 128, bounded by open files].")
-@click.option("--timeout", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True,
-              help="Per-site deadline in seconds: connect, auth and every call.")
-@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
-              help="Retries for connection resets and 502/503/504.")
-@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
-              help="Local state store [default: $EDGESHADE_STATE_DIR or ~/.local/state/edgeshade].")
+@click.option(
+    "--os-config-file",
+    type=click.Path(dir_okay=False),
+    envvar=None,
+    help="clouds.yaml to use (default: openstack.config search path).",
+)
+@click.option(
+    "--os-secure-file",
+    type=click.Path(dir_okay=False),
+    help="secure.yaml to merge (default: next to --os-config-file, then search path).",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-c",
+    "--column",
+    "columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="Show only this column (repeatable).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help="Sites in flight at once [default: 128, bounded by open files].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 86400),
+    default=30.0,
+    show_default=True,
+    help="Per-site deadline in seconds: connect, auth and every call.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=2,
+    show_default=True,
+    help="Retries for connection resets and 502/503/504.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Local state store [default: $EDGESHADE_STATE_DIR or ~/.local/state/edgeshade].",
+)
 @click.option("--no-state", is_flag=True, help="Neither read nor write the local state store.")
-@click.option("--token-cache", is_flag=True,
-              help="Keep tokens between runs (tokens.json, mode 0600 in the state dir).")
+@click.option(
+    "--token-cache",
+    is_flag=True,
+    help="Keep tokens between runs (tokens.json, mode 0600 in the state dir).",
+)
 @click.option("--debug", is_flag=True, help="Log every call with its timing (stderr).")
-@click.option("--http-debug", is_flag=True,
-              help="Log every HTTP exchange, secrets redacted (stderr).")
+@click.option(
+    "--http-debug", is_flag=True, help="Log every HTTP exchange, secrets redacted (stderr)."
+)
 @click.version_option(package_name="edgeshade")
 @click.pass_context
-def main_group(ctx: click.Context, clouds: tuple[str, ...], os_clouds: tuple[str, ...],
-               os_config_file: str | None, os_secure_file: str | None, fmt: str,
-               columns: tuple[str, ...], concurrency: int | None, timeout: float,
-               retries: int, state_dir: str | None, no_state: bool, token_cache: bool,
-               debug: bool, http_debug: bool) -> None:
+def main_group(
+    ctx: click.Context,
+    clouds: tuple[str, ...],
+    os_clouds: tuple[str, ...],
+    os_config_file: str | None,
+    os_secure_file: str | None,
+    fmt: str,
+    columns: tuple[str, ...],
+    concurrency: int | None,
+    timeout: float,
+    retries: int,
+    state_dir: str | None,
+    no_state: bool,
+    token_cache: bool,
+    debug: bool,
+    http_debug: bool,
+) -> None:
     """Run tasks across a fleet of OpenStack clouds: every region of every cloud at once."""
     redactor = logs.setup(debug=debug, http_debug=http_debug)
     ctx.obj = CliState(
@@ -195,8 +255,13 @@ class progress_bar:  # noqa: N801 - used as a context manager like rich's own
         if not self.enabled:
             return None
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.progress import TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]sites"),

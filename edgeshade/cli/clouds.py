@@ -16,8 +16,13 @@ from edgeshade.cli._common import CliState, handle_errors, merged, output_option
 @click.argument("selectors", nargs=-1)
 @click.pass_obj
 @handle_errors
-def clouds_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
-                   columns: tuple[str, ...], selectors: tuple[str, ...]) -> int:
+def clouds_command(
+    state: CliState,
+    clouds: tuple[str, ...],
+    fmt: str | None,
+    columns: tuple[str, ...],
+    selectors: tuple[str, ...],
+) -> int:
     """List the sites SELECTORS (or --cloud) resolve to: cloud, region, groups, auth URL."""
     merged(state, clouds, fmt, columns)
     config = state.load_config()

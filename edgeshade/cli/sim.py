@@ -29,17 +29,31 @@ def sim_group() -> None:
 
 @sim_group.command("serve")
 @click.option("--sites", type=click.IntRange(1, 100000), default=200, show_default=True)
-@click.option("--latency-ms", type=click.FloatRange(0, 60000), default=0.0, show_default=True,
-              help="Delay added to every request.")
-@click.option("--faults", default="", metavar="SPEC",
-              help="e.g. 'refused=2,hang=1%,slow:3000=5,500@compute=1,401=edge-0000[1-3]'.")
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(0, 60000),
+    default=0.0,
+    show_default=True,
+    help="Delay added to every request.",
+)
+@click.option(
+    "--faults",
+    default="",
+    metavar="SPEC",
+    help="e.g. 'refused=2,hang=1%,slow:3000=5,500@compute=1,401=edge-0000[1-3]'.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
-@click.option("--write-config", "config_dir", type=click.Path(file_okay=False),
-              help="Write clouds.yaml and secure.yaml for the simulated fleet here.")
+@click.option(
+    "--write-config",
+    "config_dir",
+    type=click.Path(file_okay=False),
+    help="Write clouds.yaml and secure.yaml for the simulated fleet here.",
+)
 @handle_errors
-def sim_serve(sites: int, latency_ms: float, faults: str, seed: int, port: int,
-              config_dir: str | None) -> int:
+def sim_serve(
+    sites: int, latency_ms: float, faults: str, seed: int, port: int, config_dir: str | None
+) -> int:
     """Serve N simulated sites on 127.0.0.1 until interrupted."""
     from edgeshade.sim import SimServer
 
@@ -68,9 +82,16 @@ def sim_serve(sites: int, latency_ms: float, faults: str, seed: int, port: int,
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.pass_obj
 @handle_errors
-def demo_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
-                 columns: tuple[str, ...], sites: int, latency_ms: float, faults: str,
-                 seed: int) -> int:
+def demo_command(
+    state: CliState,
+    clouds: tuple[str, ...],
+    fmt: str | None,
+    columns: tuple[str, ...],
+    sites: int,
+    latency_ms: float,
+    faults: str,
+    seed: int,
+) -> int:
     """Start a simulated fleet in-process and run `status` across all of it."""
     from edgeshade.sim import SimServer
     from edgeshade.tasks.status import status

@@ -20,15 +20,29 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("status")
 @output_options
-@click.option("--checks", metavar="LIST",
-              help="Comma-separated subset of compute,servers,limits,network,volume,image.")
-@click.option("--threshold", "-t", "thresholds", multiple=True, metavar="KEY=VALUE",
-              help="Override a threshold, e.g. quota_warning_percent=80 (repeatable).")
+@click.option(
+    "--checks",
+    metavar="LIST",
+    help="Comma-separated subset of compute,servers,limits,network,volume,image.",
+)
+@click.option(
+    "--threshold",
+    "-t",
+    "thresholds",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a threshold, e.g. quota_warning_percent=80 (repeatable).",
+)
 @click.pass_obj
 @handle_errors
-def status_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
-                   columns: tuple[str, ...], checks: str | None,
-                   thresholds: tuple[str, ...]) -> int:
+def status_command(
+    state: CliState,
+    clouds: tuple[str, ...],
+    fmt: str | None,
+    columns: tuple[str, ...],
+    checks: str | None,
+    thresholds: tuple[str, ...],
+) -> int:
     """Check every selected site: auth, compute, network, volume, image, quotas."""
     from edgeshade.tasks.status import Thresholds, _parse_checks, status
 

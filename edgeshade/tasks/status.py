@@ -278,7 +278,8 @@ def status(
                 services[key] = str(check.state)
     data["checks"] = check_states
     state = worst(c["state"] for c in check_states.values())
-    reason = "; ".join(text for _rank, text in sorted(problems, key=lambda p: p[0]))
+    ordered = [text for _rank, text in sorted(problems, key=lambda p: p[0])]
+    reason = "; ".join(ordered[:2]) + (f" (+{len(ordered) - 2} more)" if len(ordered) > 2 else "")
     return {"state": state, "reason": reason, **data}
 
 
