@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -162,6 +163,9 @@ class Fleet:
             if progress is not None:
                 progress(result, done_count, total)
 
+        # Finished futures arrive on a queue: cf.wait() over thousands of pending
+        # futures re-installs a waiter on each of them every time it wakes up.
+        finished: queue.SimpleQueue[cf.Future[SiteResult]] = queue.SimpleQueue()
         futures: dict[cf.Future[SiteResult], int] = {}
         try:
             for index, site in enumerate(self.sites):
@@ -169,17 +173,25 @@ class Fleet:
                     self._run_site, index, site, fn, params, connector, cancel, started
                 )
                 futures[fut] = index
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    finish(futures[fut], fut.result())
-                now = time.monotonic()
-                for fut in list(pending):
+                fut.add_done_callback(finished.put)
+            next_scan = time.monotonic() + 0.1
+            while done_count < total:
+                try:
+                    fut = finished.get(timeout=0.1)
                     index = futures[fut]
-                    began = started.get(index)
-                    if began is not None and now > began + self.timeout + WATCHDOG_GRACE:
-                        pending.discard(fut)
+                    exc = fut.exception()
+                    if exc is None:
+                        finish(index, fut.result())
+                    else:  # a bug in the engine itself: still one explicit state
+                        finish(index, SiteResult.make(self.sites[index], State.ERROR, repr(exc)))
+                except queue.Empty:
+                    pass
+                now = time.monotonic()
+                if now < next_scan:
+                    continue
+                next_scan = now + 0.1
+                for index, began in list(started.items()):
+                    if results[index] is None and now > began + self.timeout + WATCHDOG_GRACE:
                         finish(
                             index,
                             SiteResult.make(
