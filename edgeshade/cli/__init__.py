@@ -13,6 +13,7 @@ Exit codes (Nagios plugin convention, so monitoring can run it directly):
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -45,5 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     code = int(code or 0)
     if argv is None:
+        if code == 130:
+            # Sites still blocked in a socket read would hold the interpreter's
+            # exit until their deadline; everything is printed and stored.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         sys.exit(code)
     return code
