@@ -45,6 +45,8 @@ def _peak_rss_mb() -> float:
 
 
 def worker_edgeshade(args: argparse.Namespace) -> dict:
+    import openstack.config  # noqa: F401 - imported before the clock starts, as for sdk
+
     import edgeshade
 
     t0 = time.monotonic()
@@ -55,6 +57,7 @@ def worker_edgeshade(args: argparse.Namespace) -> dict:
         timeout=args.timeout,
         state_dir=args.state_dir,
         token_cache=args.token_cache,
+        processes=args.processes,
     )
     result = fleet.run("status")
     wall = time.monotonic() - t0
@@ -221,6 +224,7 @@ def main() -> int:
     parser.add_argument("--state-dir", help=argparse.SUPPRESS)
     parser.add_argument("--token-cache", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--sites", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 100])
     parser.add_argument(

@@ -29,6 +29,8 @@ from edgeshade.classify import classify
 from edgeshade.config import FleetConfig, Site
 from edgeshade.connection import Connector, SiteConnection
 from edgeshade.executors import Executor, ThreadExecutor, default_concurrency
+from edgeshade.processes import available as processes_available
+from edgeshade.processes import run as run_in_processes
 from edgeshade.results import FleetResult, SiteResult, State
 from edgeshade.state import StateStore, TokenCache
 from edgeshade.tasks import TaskFn, get_task, task_name
@@ -74,6 +76,7 @@ class Fleet:
         use_state: bool = True,
         token_cache: bool = False,
         executor: Executor | None = None,
+        processes: int = 1,
     ) -> None:
         self.config = config
         self.sites: list[Site] = list(sites)
@@ -84,6 +87,7 @@ class Fleet:
         self.use_state = use_state
         self.token_cache = token_cache
         self._executor = executor
+        self.processes = max(1, int(processes)) if processes_available() else 1
 
     def __len__(self) -> int:
         return len(self.sites)
@@ -104,6 +108,7 @@ class Fleet:
             use_state=self.use_state,
             token_cache=self.token_cache,
             executor=self._executor,
+            processes=self.processes,
         )
 
     def store(self) -> StateStore | None:
@@ -120,6 +125,12 @@ class Fleet:
         """Run ``task`` on every site; returns results in selection order."""
         fn = get_task(task)
         name = task_name(fn)
+        if self.processes > 1 and len(self.sites) > 1 and self._executor is None:
+            result = run_in_processes(self, fn, name, params, progress)
+            if self.use_state and record:
+                with StateStore(self.state_dir) as store:
+                    store.record_run(result)
+            return result
         store = self.store()
         try:
             connector = Connector(
@@ -276,7 +287,8 @@ def connect(
     """Load clouds.yaml (+ secure.yaml) once and select sites.
 
     ``settings`` are :class:`Fleet` keywords: ``concurrency``, ``timeout``,
-    ``retries``, ``state_dir``, ``use_state``, ``token_cache``, ``executor``.
+    ``retries``, ``state_dir``, ``use_state``, ``token_cache``, ``executor``,
+    ``processes`` (local processes sharing the sites: use every core).
     """
     config = FleetConfig(config_file, secure_file)
     return Fleet(config, config.select(selectors), **settings)

@@ -227,7 +227,10 @@ class TokenCache:
             if not self._dirty:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self.path.with_suffix(".tmp")
+            with contextlib.suppress(OSError, ValueError):  # keep other processes' tokens
+                on_disk = json.loads(self.path.read_text())
+                self._data = {**on_disk, **self._data}
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(self._data, fh)

@@ -33,6 +33,7 @@ class CliState:
     state_dir: str | None = None
     use_state: bool = True
     token_cache: bool = False
+    processes: int = 1
     debug: bool = False
     http_debug: bool = False
     redactor: logs.RedactingFilter | None = None
@@ -162,6 +163,8 @@ def merged(
     is_flag=True,
     help="Keep tokens between runs (tokens.json, mode 0600 in the state dir).",
 )
+@click.option("--processes", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Local processes sharing the sites (use every core on big fleets).")
 @click.option("--debug", is_flag=True, help="Log every call with its timing (stderr).")
 @click.option(
     "--http-debug", is_flag=True, help="Log every HTTP exchange, secrets redacted (stderr)."
@@ -182,6 +185,7 @@ def main_group(
     state_dir: str | None,
     no_state: bool,
     token_cache: bool,
+    processes: int,
     debug: bool,
     http_debug: bool,
 ) -> None:
@@ -199,6 +203,7 @@ def main_group(
         state_dir=state_dir,
         use_state=not no_state,
         token_cache=token_cache,
+        processes=processes,
         debug=debug,
         http_debug=http_debug,
         redactor=redactor,
@@ -229,6 +234,7 @@ def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **param
         state_dir=state.state_dir,
         use_state=state.use_state,
         token_cache=state.token_cache,
+        processes=state.processes,
     )
     show_progress = stderr_is_tty() and not (state.debug or state.http_debug)
     with progress_bar(len(sites), enabled=show_progress) as progress:

@@ -7,6 +7,7 @@ import time
 import pytest
 
 import edgeshade
+import edgeshade.state
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -142,3 +143,18 @@ def test_requests_per_site_first_later_and_token_cache(healthy_sim, tmp_path) ->
     assert requests_for(token_cache=True) == ({6}, {6})  # token reused
     tokens = tmp_path / "state" / "tokens.json"
     assert tokens.stat().st_mode & 0o777 == 0o600
+
+
+def test_processes_give_the_same_results_in_the_same_order(faulty_sim, runs, tmp_path) -> None:
+    faulty, _healthy, _wall = runs
+    fleet = edgeshade.connect(
+        "all", config_file=faulty_sim.clouds, timeout=TIMEOUT, processes=2,
+        state_dir=str(tmp_path / "state"),
+    )
+    seen = []
+    result = fleet.run("status", progress=lambda r, done, total: seen.append(done))
+    assert [r.site for r in result] == [r.site for r in faulty]
+    assert [r.state for r in result] == [r.state for r in faulty]
+    assert seen == list(range(1, len(faulty) + 1))
+    store = edgeshade.state.StateStore(tmp_path / "state")
+    assert len(store.last_known()) == len(faulty)  # recorded once, by the parent
