@@ -128,7 +128,9 @@ def _warn_if_readable(path: str | None) -> None:
         )
 
 
-def _load_openstack_config(config_file: str | None, secure_file: str | None) -> Any:
+def _load_openstack_config(
+    config_file: str | None, secure_file: str | None
+) -> tuple[Any, dict[str, Any]]:
     """Build the OpenStackConfig, keeping openstack.config's search semantics."""
     import openstack.config  # deferred: importing openstacksdk costs ~0.2 s
 
@@ -173,7 +175,7 @@ def _load_openstack_config(config_file: str | None, secure_file: str | None) -> 
             "no clouds.yaml found (searched " + ", ".join(search[:4]) + "); "
             "use --os-config-file or OS_CLIENT_CONFIG_FILE"
         )
-    _parse_yaml_file(path, "clouds.yaml")
+    raw = _parse_yaml_file(path, "clouds.yaml")
     secure_path = _first_existing(secure_search)
     if secure_path:
         _parse_yaml_file(secure_path, "secure.yaml")
@@ -183,11 +185,12 @@ def _load_openstack_config(config_file: str | None, secure_file: str | None) -> 
 
     try:
         with _without_env(*hidden):
-            return openstack.config.OpenStackConfig(
+            loaded = openstack.config.OpenStackConfig(
                 config_files=config_files or None,
                 secure_files=secure_files or None,
                 app_name="edgeshade",
             )
+        return loaded, raw
     except (sdk_exceptions.ConfigException, KeyError, TypeError, ValueError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{path}: {message}") from None
@@ -201,12 +204,18 @@ class FleetConfig:
     """
 
     def __init__(self, config_file: str | None = None, secure_file: str | None = None) -> None:
-        self.openstack_config = _load_openstack_config(config_file, secure_file)
+        self.openstack_config, raw = _load_openstack_config(config_file, secure_file)
         self.path: str = self.openstack_config.config_filename or (config_file or "clouds.yaml")
         self.secure_path: str | None = self.openstack_config.secure_config_filename
         clouds = self.openstack_config.cloud_config.get("clouds", {})
-        self._clouds: dict[str, dict[str, Any]] = clouds
-        self.group_defs = self._parse_groups(self.openstack_config.cloud_config.get("edgeshade"))
+        # openstack.config invents a "defaults" cloud when the file declares none.
+        declared = set(raw.get("clouds") or {}) | {self.openstack_config.envvar_key}
+        self._clouds: dict[str, dict[str, Any]] = {
+            name: conf for name, conf in clouds.items() if name in declared
+        }
+        # Read from our own parse: openstack.config drops other top-level keys of a
+        # file without clouds.
+        self.group_defs = self._parse_groups(raw.get("edgeshade"))
         self.sites: list[Site] = self._expand_sites()
         self._by_name = {s.name: s for s in self.sites}
         self._by_cloud: dict[str, list[Site]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,17 +29,6 @@ def _start(tmp_dir: str, sites: int, faults: str, latency_ms: float = 5.0):
     server = SimServer(fleet).start()
     clouds, secure = server.write_config(tmp_dir)
     return RunningSim(fleet, server, clouds, secure)
-
-
-@pytest.fixture(autouse=True)
-def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    """Never read the developer's own clouds.yaml or state."""
-    for name in list(os.environ):
-        if name.startswith("OS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.setenv("EDGESHADE_STATE_DIR", str(tmp_path / "state"))
 
 
 @pytest.fixture(scope="module")
