@@ -48,6 +48,9 @@ from edgeshade.errors import ConfigError, SelectorError
 
 LOG = logging.getLogger("edgeshade")
 
+#: libyaml's safe loader when available: ~10x faster on a 10,000-cloud file.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: Auth types that need no ``auth:`` section at all.
 _AUTHLESS_TYPES = {"none", "noauth", "http_basic", "admin_token"}
 
@@ -83,7 +86,7 @@ def _parse_yaml_file(path: str, what: str) -> dict[str, Any]:
     """Parse ``path`` with a safe loader; one-line ConfigError with line number."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else path
