@@ -95,21 +95,27 @@ class Fleet:
     def __repr__(self) -> str:
         return f"<Fleet {len(self.sites)} sites>"
 
+    def settings(self) -> dict[str, Any]:
+        """The keywords this fleet was made with (to make a sibling fleet)."""
+        return {
+            "concurrency": self.concurrency,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "state_dir": self.state_dir,
+            "use_state": self.use_state,
+            "token_cache": self.token_cache,
+            "executor": self._executor,
+            "processes": self.processes,
+        }
+
+    def with_sites(self, sites: Iterable[Site], **overrides: Any) -> Fleet:
+        """Same config and settings (except ``overrides``), other sites."""
+        return Fleet(self.config, sites, **{**self.settings(), **overrides})
+
     def select(self, selectors: str | Iterable[str]) -> Fleet:
         """A sub-fleet with the same settings."""
         chosen = {s.name for s in self.config.select(selectors)}
-        return Fleet(
-            self.config,
-            [s for s in self.sites if s.name in chosen],
-            concurrency=self.concurrency,
-            timeout=self.timeout,
-            retries=self.retries,
-            state_dir=self.state_dir,
-            use_state=self.use_state,
-            token_cache=self.token_cache,
-            executor=self._executor,
-            processes=self.processes,
-        )
+        return self.with_sites([s for s in self.sites if s.name in chosen])
 
     def store(self) -> StateStore | None:
         return StateStore(self.state_dir) if self.use_state else None

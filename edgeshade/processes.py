@@ -28,18 +28,10 @@ def available() -> bool:
 
 
 def _child(fleet: Any, indices: list[int], task: Any, params: dict, out: Any) -> None:
-    from edgeshade.fleet import Fleet
-
     positions = {fleet.sites[i].name: i for i in indices}
-    share = Fleet(
-        fleet.config,
+    share = fleet.with_sites(
         [fleet.sites[i] for i in indices],
         concurrency=max(1, fleet.concurrency // fleet.processes),
-        timeout=fleet.timeout,
-        retries=fleet.retries,
-        state_dir=fleet.state_dir,
-        use_state=fleet.use_state,
-        token_cache=fleet.token_cache,
         processes=1,
     )
     try:
