@@ -281,6 +281,12 @@ def main() -> int:
                                 [*es, "--token-cache"],
                                 1.0,
                             ),
+                            (
+                                "edgeshade --processes 2 (later run)",
+                                "edgeshade",
+                                [*es, "--processes", "2"],
+                                1.0,
+                            ),
                         ]
                     if args.only in (None, "sdk"):
                         plan.append(

@@ -10,9 +10,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# ansible: ansible-core for the collection's tests (tests/integration/test_ansible_*.py build and
+# install the collection into temporary directories themselves; nothing goes to ~/.ansible).
+.venv/bin/python -m pip install --quiet -e '.[test,ansible]'
 
 echo "== ruff"
-.venv/bin/ruff check edgeshade tests benchmarks
+.venv/bin/ruff check edgeshade plugins tests benchmarks
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
