@@ -28,7 +28,7 @@ TaskFn = Callable[..., Any]
 F = TypeVar("F", bound=TaskFn)
 
 _REGISTRY: dict[str, TaskFn] = {}
-_BUILTIN_MODULES = ("edgeshade.tasks.status",)
+_BUILTIN_MODULES = ("edgeshade.tasks.status", "edgeshade.tasks.info")
 
 
 @overload

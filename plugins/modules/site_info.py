@@ -182,13 +182,10 @@ from ansible_collections.edgeshade.cloud.plugins.module_utils.fleet import (  # 
     FleetModule,
     FleetModuleError,
 )
-from ansible_collections.edgeshade.cloud.plugins.module_utils.site_facts import (  # noqa: E402
-    site_facts,
-)
 
 
 class SiteInfoModule(FleetModule):
-    task = site_facts
+    task = "site_facts"  # edgeshade.tasks.info
     read_only = True
     argument_spec = dict(site=dict(type="str", required=True))
 

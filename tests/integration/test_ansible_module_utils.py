@@ -227,7 +227,7 @@ def test_site_info_module_one_site(plugins, sim, capsys) -> None:
 
 
 def test_site_facts_task_reports_failed_reads(plugins, sim) -> None:
-    from ansible_collections.edgeshade.cloud.plugins.module_utils.site_facts import site_facts
+    from edgeshade.tasks.info import site_facts
 
     fleet = edgeshade.connect(
         ["edge-00002", "edge-00003"],

@@ -1,12 +1,9 @@
-# Copyright: edgeshade developers
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """The ``site_facts`` task behind ``edgeshade.cloud.site_info``: what one site has.
 
 Why a task of its own rather than ``status``: status judges health against thresholds; an info
 module reports facts (endpoints, services per host, capacity and quota) that a playbook then
 decides on. It is an ordinary edgeshade task (``(conn, site) -> mapping``), so the fleet engine
-gives it the same deadline, retries and one explicit state; it lives here until the library
-grows an ``edgeshade.tasks.info`` module.
+gives it the same deadline, retries and one explicit state.
 
 Per site: authenticate, read the catalog, then these reads at once (one round trip):
 
@@ -26,11 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-try:
-    from edgeshade.classify import classify
-    from edgeshade.results import worst
-except ImportError:  # reported by the module that imports this (FleetModule)
-    pass
+from edgeshade.classify import classify
+from edgeshade.results import worst
+from edgeshade.tasks import task
 
 #: Catalog services whose endpoint is reported (``None`` when absent).
 SERVICES = ("identity", "compute", "network", "block-storage", "image", "orchestration")
@@ -86,6 +81,7 @@ def _volume_services(conn: Any) -> dict[str, Any]:
     return _count(services, lambda s: s.get("state") == "up")
 
 
+@task
 def site_facts(conn: Any, site: Any) -> dict[str, Any]:
     """Endpoints, services and capacity of one site (see the module docstring)."""
     auth_seconds = conn.authenticate()
