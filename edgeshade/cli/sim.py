@@ -10,7 +10,7 @@ import click
 from edgeshade.cli._common import CliState, fail, handle_errors, merged, output_options, run_task
 
 #: The demo's faults: a few sites of each kind, so every state shows up.
-DEMO_FAULTS = "refused=2,hang=2,slow:1500=2,500=1,flaky=3,401=2,malformed=1,404@volume=1"
+DEMO_FAULTS = "refused=2,hang=2,slow:800=2,500=1,flaky=3,401=2,malformed=1,404@volume=1"
 
 
 def _make_fleet(sites: int, seed: int, latency_ms: float, faults: str | None):
