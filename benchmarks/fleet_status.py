@@ -41,7 +41,17 @@ CHECKS = "compute,servers,limits,network,volume,image"
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Largest of this process and its children (--processes forks workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0
+
+
+def _cpu_seconds() -> float:
+    """CPU of this process plus its (waited-for) children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def worker_edgeshade(args: argparse.Namespace) -> dict:
@@ -66,7 +76,7 @@ def worker_edgeshade(args: argparse.Namespace) -> dict:
         "rss_mb": _peak_rss_mb(),
         "summary": dict(result.summary),
         "sites": len(result),
-        "cpu": time.process_time(),
+        "cpu": _cpu_seconds(),
     }
 
 
@@ -125,7 +135,7 @@ def worker_sdk(args: argparse.Namespace) -> dict:
         "rss_mb": _peak_rss_mb(),
         "summary": summary,
         "sites": len(sites),
-        "cpu": time.process_time(),
+        "cpu": _cpu_seconds(),
     }
 
 

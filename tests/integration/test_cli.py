@@ -102,10 +102,17 @@ def test_ctrl_c_prints_the_table_and_exits_130(faulty_sim) -> None:
         [sys.executable, "-m", "edgeshade", "--os-config-file", faulty_sim.clouds,
          "--timeout", "60", "--cloud", ",".join(hanging + ["edge-00001"]), "status"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A run started in the background (nohup, `&`) inherits SIGINT ignored; a user's
+        # terminal does not. Give the child the terminal's behaviour.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(3)  # edge-00001 done, the hanging sites in flight
+    deadline = time.monotonic() + 40
+    while faulty_sim.server.stats().get("hanging", 0) < len(hanging):
+        assert time.monotonic() < deadline, "the hanging sites were never contacted"
+        time.sleep(0.1)
+    time.sleep(0.5)  # edge-00001 done, the hanging sites in flight
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "cancelled" in stdout and "(cancelled)" in stdout.strip().splitlines()[-1]
     assert "Traceback" not in stderr
