@@ -23,11 +23,15 @@ anything else                             error         a bug: the exception typ
 from __future__ import annotations
 
 import json
+import re
 from typing import NamedTuple
 
 from keystoneauth1 import exceptions as ks_exc
 
 from edgeshade.errors import SiteError
+
+#: The first URL in a message, without its scheme ("host:port/path").
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(\S+?)(?=:\s|\s|$)")
 
 
 class Classified(NamedTuple):
@@ -73,11 +77,12 @@ def classify(exc: BaseException) -> Classified:
             reason = "connection reset"
         else:
             reason = "cannot connect"
-        url = text.split(" to ", 1)[1].split(":", 3) if " to " in text else None
-        target = ":".join(url[:3]).split("//", 1)[-1] if url else ""
+        # keystoneauth's message: "Unable to establish connection to {url}: {error}"
+        found = _URL.search(text)
+        target = found.group(1) if found else ""
         return Classified(
             "unreachable",
-            f"{reason}: {target}" if target else reason,
+            _one_line(f"{reason}: {target}" if target else reason),
             "is the site up and the WAN/VPN link working?",
         )
     if isinstance(exc, ks_exc.Unauthorized):
@@ -106,7 +111,7 @@ def classify(exc: BaseException) -> Classified:
     if isinstance(exc, ks_exc.HttpError):
         status = getattr(exc, "http_status", 0) or 0
         url = getattr(exc, "url", "") or ""
-        if "/auth/tokens" in url or "identity" in url and status >= 500:
+        if ("/auth/tokens" in url or "identity" in url) and status >= 500:
             return Classified("critical", _one_line(f"Keystone failing: {_http_reason(exc)}"))
         return Classified("critical", _one_line(_http_reason(exc)))
     if isinstance(exc, json.JSONDecodeError):

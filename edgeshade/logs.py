@@ -15,7 +15,7 @@ from typing import Any
 
 REDACTED = "<redacted>"
 _SECRET_KEYS = (
-    r"(password|secret|token|passcode|application_credential_secret"
+    r"(?:password|secret|token|passcode|application_credential_secret"
     r"|X-Auth-Token|X-Subject-Token)"
 )
 _PATTERNS = [

@@ -168,7 +168,9 @@ class FleetResult:
         """``998 sites: 990 ok, 5 warning, 2 critical, 1 unreachable — 3.1 s``."""
         n = len(self.sites)
         summary = self.summary
-        order = [State.OK, *[s for s in SEVERITY if s is not State.OK]]
+        # ok, warning, then the failures worst first (the README's example line).
+        first = (State.OK, State.WARNING)
+        order = [*first, *[s for s in SEVERITY if s not in first]]
         parts = ", ".join(f"{summary[s]} {s}" for s in order if s in summary)
         noun = "site" if n == 1 else "sites"
         tail = " (cancelled)" if self.cancelled else ""

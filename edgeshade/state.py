@@ -228,8 +228,9 @@ class TokenCache:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with contextlib.suppress(OSError, ValueError):  # keep other processes' tokens
-                on_disk = json.loads(self.path.read_text())
-                self._data = {**on_disk, **self._data}
+                if not stat.S_IMODE(self.path.stat().st_mode) & 0o077:  # never a refused file
+                    on_disk = json.loads(self.path.read_text())
+                    self._data = {**on_disk, **self._data}
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:

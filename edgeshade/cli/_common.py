@@ -220,9 +220,13 @@ def stderr_is_tty() -> bool:
 def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
     """Load config, select sites, run ``task`` with a progress bar, render; returns exit code."""
     from edgeshade.fleet import Fleet
-    from edgeshade.output import render
+    from edgeshade.output import DEFAULT_COLUMNS, pick_columns, render
     from edgeshade.results import EXIT_CANCELLED
 
+    try:  # an unknown -c column is bad input: say so before contacting any site
+        pick_columns(columns or DEFAULT_COLUMNS, state.columns)
+    except ValueError as exc:
+        fail(str(exc))
     config = state.load_config()
     sites = config.select(state.clouds or ["all"])
     fleet = Fleet(

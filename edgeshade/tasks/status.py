@@ -154,7 +154,8 @@ _QUOTAS = {
 
 def _check_limits(conn: Any, th: Thresholds) -> _Check:
     body = conn.get("compute", "/limits")
-    absolute = body.get("limits", {}).get("absolute") if isinstance(body, dict) else None
+    limits = body.get("limits") if isinstance(body, dict) else None
+    absolute = limits.get("absolute") if isinstance(limits, dict) else None
     if not isinstance(absolute, dict):
         raise MalformedResponse("limits: expected 'limits.absolute'")
     usage: dict[str, float] = {}
