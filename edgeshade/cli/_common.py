@@ -226,11 +226,21 @@ def run_fleet(state: CliState, task: Any, columns: dict[str, Any] | None = None,
     store on, each answered site's details (hint, per-service results,
     ``columns``) are kept for ``--cached`` views.
     """
+    fleet = make_fleet(state, config=config, sites=sites)
+    show_progress = progress and stderr_is_tty() and not (state.debug or state.http_debug)
+    with progress_bar(len(fleet.sites), enabled=show_progress) as bar:
+        result = fleet.run(task, progress=bar, **params)
+    keep_details(state, result, columns)
+    return result
+
+
+def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any:
+    """A Fleet with the global options (config loaded and sites selected unless given)."""
     from edgeshade.fleet import Fleet
 
     config = config if config is not None else state.load_config()
     sites = sites if sites is not None else config.select(state.clouds or ["all"])
-    fleet = Fleet(
+    return Fleet(
         config,
         sites,
         concurrency=state.concurrency,
@@ -241,16 +251,17 @@ def run_fleet(state: CliState, task: Any, columns: dict[str, Any] | None = None,
         token_cache=state.token_cache,
         processes=state.processes,
     )
-    show_progress = progress and stderr_is_tty() and not (state.debug or state.http_debug)
-    with progress_bar(len(sites), enabled=show_progress) as bar:
-        result = fleet.run(task, progress=bar, **params)
-    if state.use_state:
-        from edgeshade.history import record_details
-        from edgeshade.state import StateStore
 
-        with StateStore(state.state_dir) as store:
-            record_details(store, result, columns)
-    return result
+
+def keep_details(state: CliState, result: Any, columns: dict[str, Any] | None) -> None:
+    """Store each answered site's details for ``--cached`` views (state store on only)."""
+    if not state.use_state:
+        return
+    from edgeshade.history import record_details
+    from edgeshade.state import StateStore
+
+    with StateStore(state.state_dir) as store:
+        record_details(store, result, columns)
 
 
 def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
