@@ -18,7 +18,6 @@ table columns) go to the store's ``cache`` table (kind ``site_detail``), so
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -61,34 +60,14 @@ def parse_since(text: str, now: float | None = None) -> float:
     return now - value * _UNITS[unit]
 
 
-def _query(store: StateStore, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run a read query on the store's connection under its lock."""
-    with store._lock:  # noqa: SLF001 - a read-only companion module of the store
-        try:
-            return store._db.execute(sql, tuple(params)).fetchall()  # noqa: SLF001
-        except sqlite3.OperationalError as exc:  # e.g. a table a later feature adds
-            if "no such" in str(exc):
-                return []
-            raise
-
-
-def _ensure_site_index(store: StateStore) -> None:
-    """Per-site lookups (``history SITE``) without scanning every run's rows."""
-    with store._lock, store._db:  # noqa: SLF001
-        store._db.execute(  # noqa: SLF001
-            "CREATE INDEX IF NOT EXISTS run_sites_by_site ON run_sites (site, run_id)"
-        )
-
-
 def site_history(store: StateStore, site: str, *, every_run: bool = False) -> list[dict[str, Any]]:
     """A site's state per recorded run, oldest first; only transitions unless ``every_run``.
 
     Each row: ``run``, ``at`` (run start), ``task``, ``state``, ``previous``
     (``None`` for the first record), ``reason``, ``elapsed``.
     """
-    _ensure_site_index(store)
-    rows = _query(
-        store,
+    store.index_history_by_site()
+    rows = store.query(
         "SELECT rs.run_id, r.started, r.task, rs.state, rs.reason, rs.elapsed "
         "FROM run_sites rs JOIN runs r ON r.id = rs.run_id WHERE rs.site = ? ORDER BY rs.run_id",
         (site,),
@@ -132,21 +111,19 @@ def transitions(
     """
     wanted = set(sites) if sites is not None else None
     ignored = ",".join(f"'{s}'" for s in IGNORED_STATES)
-    first = _query(store, "SELECT MIN(id) FROM runs WHERE started >= ?", (since,))
+    first = store.query("SELECT MIN(id) FROM runs WHERE started >= ?", (since,))
     first_id = first[0][0] if first else None
     if first_id is None:
         return []
-    _ensure_site_index(store)
+    store.index_history_by_site()
     # SQLite returns the bare columns of the row holding MAX(): the last state before the window.
-    before = _query(
-        store,
+    before = store.query(
         f"SELECT site, state, MAX(run_id) FROM run_sites WHERE run_id < ? "
         f"AND state NOT IN ({ignored}) GROUP BY site",
         (first_id,),
     )
     previous: dict[str, str] = {site: state for site, state, _ in before}
-    rows = _query(
-        store,
+    rows = store.query(
         f"SELECT rs.run_id, r.started, r.task, rs.site, rs.state, rs.reason "
         f"FROM run_sites rs JOIN runs r ON r.id = rs.run_id "
         f"WHERE rs.run_id >= ? AND rs.state NOT IN ({ignored}) ORDER BY rs.run_id, rs.site",
@@ -198,10 +175,9 @@ def trends(
     record in any of those runs are left out.
     """
     if task is None:
-        recent = _query(store, "SELECT id, started FROM runs ORDER BY id DESC LIMIT ?", (runs,))
+        recent = store.query("SELECT id, started FROM runs ORDER BY id DESC LIMIT ?", (runs,))
     else:
-        recent = _query(
-            store,
+        recent = store.query(
             "SELECT id, started FROM runs WHERE task = ? ORDER BY id DESC LIMIT ?",
             (task, runs),
         )
@@ -211,8 +187,7 @@ def trends(
     position = {run_id: i for i, (run_id, _started) in enumerate(recent)}
     wanted = set(sites)
     marks: dict[str, list[str]] = {}
-    rows = _query(
-        store,
+    rows = store.query(
         "SELECT run_id, site, state FROM run_sites WHERE run_id >= ?",
         (recent[0][0],),
     )
@@ -229,10 +204,10 @@ def trends(
 
 def site_rows(store: StateStore, sites: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
     """``site_state`` rows with every column the store has (versions included, when present)."""
-    columns = [row[1] for row in _query(store, "PRAGMA table_info(site_state)")]
+    columns = [row[1] for row in store.query("PRAGMA table_info(site_state)")]
     if not columns:
         return {}
-    rows = _query(store, f"SELECT {', '.join(columns)} FROM site_state")
+    rows = store.query(f"SELECT {', '.join(columns)} FROM site_state")
     known = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
     for row in known.values():
         extra = {k: row.pop(k) for k in list(row) if k not in _BASE_COLUMNS}

@@ -183,7 +183,25 @@ class StateStore:
             return known
         return {s: known[s] for s in sites if s in known}
 
-    # -- fleet views: site state without a history row (edgeshade exporter) --
+    # -- fleet views (edgeshade.history, edgeshade.report, edgeshade.exporter) --
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read query; a table or column a newer store has and this one lacks
+        gives no rows, so views written for later schemas still open older stores."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such" in str(exc):
+                    return []
+                raise
+
+    def index_history_by_site(self) -> None:
+        """Index run history by site, for per-site lookups (``edgeshade history SITE``)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS run_sites_by_site ON run_sites (site, run_id)"
+            )
 
     def note_site_states(self, fleet_result: Any) -> None:
         """Update last-known state and consecutive failures like :meth:`record_run`, no run row.
