@@ -65,6 +65,27 @@ def fleet_run(sites: int, state_dir: str):
     return fleet, result, elapsed
 
 
+def save_results(path: str, sites, result, run_secs: float) -> None:
+    data = result.to_dict()
+    data["run_secs"] = run_secs
+    data["groups"] = {s.name: list(s.groups) for s in sites}
+    with open(path, "w") as fh:
+        json.dump(data, fh)
+
+
+def load_results(path: str):
+    from edgeshade.config import Site
+    from edgeshade.results import FleetResult, SiteResult
+
+    with open(path) as fh:
+        data = json.load(fh)
+    results = [SiteResult.fromDict(r) for r in data["sites"]]
+    sites = [Site(r.cloud, r.region, r.site, tuple(data["groups"].get(r.site, ())))
+             for r in results]
+    fleet_result = FleetResult(data["task"], results, elapsed=data["elapsed"])
+    return sites, fleet_result, data["run_secs"]
+
+
 def add_history(result, state_dir: str, runs: int) -> None:
     """``runs`` more recorded runs derived from ``result``: 3% of sites in another state."""
     from edgeshade.history import record_details
@@ -127,12 +148,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", metavar="FILE", help="copy the report here")
     parser.add_argument("--json", metavar="FILE", help="write the numbers as JSON")
+    parser.add_argument("--results", metavar="FILE",
+                        help="reuse the status run saved here (saved after a run if missing)")
     args = parser.parse_args()
     import logging
 
     logging.getLogger("keystoneauth").setLevel(logging.ERROR)  # refused sites' discovery noise
 
-    from edgeshade.config import Site
     from edgeshade.output import render
     from edgeshade.report import build_report, write_report
     from edgeshade.state import StateStore
@@ -141,10 +163,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="edgeshade-bench-report-") as tmp:
         state_dir = os.path.join(tmp, "state")
         print(f"status run over {args.sites} simulated sites ...", file=sys.stderr)
-        fleet, result, run_secs = fleet_run(args.sites, state_dir)
+        if args.results and os.path.exists(args.results):
+            sites, result, run_secs = load_results(args.results)
+        else:
+            fleet, result, run_secs = fleet_run(args.sites, state_dir)
+            sites = fleet.sites
+            if args.results:
+                save_results(args.results, sites, result, run_secs)
         print(f"  {result.summary_line()}", file=sys.stderr)
         add_history(result, state_dir, args.history)
-        sites: list[Site] = fleet.sites
 
         def table() -> str:
             out = io.StringIO()

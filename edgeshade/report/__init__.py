@@ -58,7 +58,7 @@ def _detail_from_result(
     r: SiteResult, columns: Mapping[str, Callable[[Any], Any]] | None
 ) -> dict[str, Any]:
     data = r.get("data") or {}
-    detail: dict[str, Any] = {"elapsed": r.get("elapsed")}
+    detail: dict[str, Any] = {"elapsed": round(float(r.get("elapsed") or 0.0), 2)}
     if r.get("hint"):
         detail["hint"] = r.hint
     if isinstance(data.get("checks"), Mapping):
@@ -101,6 +101,44 @@ def _detail_from_store(kept: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(kept.get("versions"), Mapping):
         detail["versions"] = {k: str(v) for k, v in kept["versions"].items()}
     return detail
+
+
+def _pack_all(details: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Checks and facts as positional strings/arrays over names sent once (a third the size).
+
+    ``checks`` becomes one letter per name in ``check_names`` (the trend letters;
+    ``-``: not run) plus ``check_reasons`` for the checks that said why;
+    ``facts`` becomes a list aligned with ``fact_names``.
+    """
+    checks: dict[str, int] = {}
+    facts: dict[str, int] = {}
+    for detail in details:
+        for name in detail.get("checks") or ():
+            checks.setdefault(name, len(checks))
+        for name in detail.get("facts") or ():
+            facts.setdefault(name, len(facts))
+    for detail in details:
+        found = detail.pop("checks", None)
+        if found:
+            letters = ["-"] * len(checks)
+            reasons = {}
+            for name, check in found.items():
+                state = check if isinstance(check, str) else check["state"]
+                letters[checks[name]] = TREND_CODES.get(state, "?")
+                if not isinstance(check, str) and check.get("reason"):
+                    reasons[name] = check["reason"]
+            detail["checks"] = "".join(letters).rstrip("-")
+            if reasons:
+                detail["check_reasons"] = reasons
+        values = detail.pop("facts", None)
+        if values:
+            row = [""] * len(facts)
+            for name, value in values.items():
+                row[facts[name]] = value
+            while row and row[-1] == "":
+                row.pop()
+            detail["facts"] = row
+    return list(checks), list(facts)
 
 
 def _summary_line(states: Iterable[str], elapsed: float | None) -> str:
@@ -148,7 +186,7 @@ def report_data(
             detail = {}
         for key in ("at", "last_ok", "failures"):
             if row.get(key):
-                detail[key] = row[key]
+                detail[key] = round(row[key])
         extra = row.get("extra") or {}
         if extra:
             detail["versions"] = {**{k: str(v) for k, v in extra.items()},
@@ -167,6 +205,7 @@ def report_data(
                 detail,
             ]
         )
+    check_names, fact_names = _pack_all([row[6] for row in rows])
     source = "live" if result is not None else "cached"
     return {
         "title": title or f"edgeshade fleet report — {len(rows)} sites",
@@ -177,6 +216,8 @@ def report_data(
         "states": list(STATES),
         "trend_codes": TREND_CODES,
         "runs": [round(t, 1) for t in runs],
+        "check_names": check_names,
+        "fact_names": fact_names,
         "has_groups": any(s.groups for s in sites),
         "sites": rows,
     }

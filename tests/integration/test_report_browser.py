@@ -83,7 +83,7 @@ def test_report_in_chromium(browser_ready, report, faulty_sim) -> None:
             state = button.get_attribute("data-state")
             count = int(button.locator("b").inner_text())
             idx = states.index(state)
-            assert page.locator(f"#map .t.s{idx}").count() == count, state
+            assert page.locator(f"#map .t.k{idx}").count() == count, state
             shown[state] = count
         assert shown == expected and sum(shown.values()) == 40
         assert shown.get("unreachable", 0) >= len(refused)

@@ -50,9 +50,11 @@ def test_live_report_rows_and_details(tmp_path) -> None:
     assert edge1[3] == "edge,pilot" and edge2[3] == ""
     detail = edge1[6]
     assert detail["hint"] == "restart"
-    assert detail["checks"] == {"compute": {"state": "critical", "reason": "500"}}
+    # Checks as one letter per name sent once; reasons only where a check gave one.
+    assert data["check_names"] == ["compute"]
+    assert detail["checks"] == "c" and detail["check_reasons"] == {"compute": "500"}
     assert detail["services"] == {"compute": "critical", "volume": "absent"}
-    assert core[6]["checks"] == {"compute": "ok"}  # compact when there is no reason
+    assert core[6]["checks"] == "o" and "check_reasons" not in core[6]
     assert detail["trend"] == "c" and edge2[6]["failures"] == 1
     assert data["summary"].startswith("3 sites: 1 ok, 1 critical, 1 unreachable")
 
@@ -66,7 +68,8 @@ def test_cached_report_uses_the_store_and_marks_unseen_sites_unknown(tmp_path) -
     assert data["source"] == "cached"
     edge1, edge2 = data["sites"][1], data["sites"][2]
     assert STATES[edge1[4]] == "critical" and edge1[6]["hint"] == "restart"
-    assert edge1[6]["facts"] == {"Auth ms": "7"} and edge1[6]["at"] > 0
+    assert data["fact_names"] == ["Auth ms"] and edge1[6]["facts"] == ["7"]
+    assert isinstance(edge1[6]["at"], int) and edge1[6]["at"] > 0
     assert STATES[edge2[4]] == UNKNOWN and "no result" in edge2[5]
 
 
@@ -83,3 +86,20 @@ def test_page_is_self_contained_and_survives_hostile_text(tmp_path) -> None:
     write_report(path, html)
     assert path.read_text(encoding="utf-8") == html
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
+
+
+def test_checks_and_facts_are_packed_against_names_sent_once() -> None:
+    full = SiteResult.make(SITES[0], "warning", data={"checks": {
+        "compute": {"state": "ok"}, "volume": {"state": "warning", "reason": "1 down"},
+        "image": {"state": "ok"}}})
+    no_volume = SiteResult.make(SITES[1], "ok", data={"checks": {
+        "compute": {"state": "ok"}, "image": {"state": "ok"}}})
+    columns = {"Auth ms": lambda r: 5, "Quota": lambda r: "12%" if r.site == "edge-1" else ""}
+    data = report_data(SITES[:2], result=FleetResult("status", [full, no_volume], elapsed=1),
+                       columns=columns)
+    assert data["check_names"] == ["compute", "volume", "image"]
+    assert data["fact_names"] == ["Auth ms", "Quota"]
+    first, second = (row[6] for row in data["sites"])
+    assert first["checks"] == "owo" and first["check_reasons"] == {"volume": "1 down"}
+    assert second["checks"] == "o-o"  # volume not run there
+    assert first["facts"] == ["5"] and second["facts"] == ["5", "12%"]
