@@ -8,7 +8,7 @@ import sys
 import click
 import yaml
 
-from edgeshade.cli._common import CliState, handle_errors, merged, output_options
+from edgeshade.cli._common import CliState, fail, handle_errors, merged, output_options
 
 
 @click.command("clouds")
@@ -25,6 +25,8 @@ def clouds_command(
 ) -> int:
     """List the sites SELECTORS (or --cloud) resolve to: cloud, region, groups, auth URL."""
     merged(state, clouds, fmt, columns)
+    if state.fmt not in ("table", "json", "yaml"):
+        fail(f"-f {state.fmt}: the site list is shown as table, json or yaml")
     config = state.load_config()
     sites = config.select(list(selectors) + state.clouds or ["all"])
     rows = [config.describe(s) for s in sites]

@@ -70,3 +70,11 @@ def test_cached_report_writes_a_file_without_contacting_sites(tmp_path, capsys,
     html = out.read_text(encoding="utf-8")
     assert '"edge-berlin","edge-berlin","RegionOne","eu,pilot",6,"why warning",' in html
     assert "wrote" in capsys.readouterr().err
+
+
+def test_prometheus_format_is_refused_where_it_has_no_meaning(tmp_path, capsys,
+                                                              fleet_files) -> None:
+    assert main(["--os-config-file", fleet_files[0], "-f", "prometheus", "clouds"]) == 3
+    assert "table, json or yaml" in capsys.readouterr().err
+    record(str(tmp_path / "st"), {"a": "ok"})
+    assert main(["--state-dir", str(tmp_path / "st"), "-f", "prometheus", "history", "a"]) == 3
