@@ -184,22 +184,32 @@ def trends(
     recent.reverse()
     if not recent:
         return [], {}
-    position = {run_id: i for i, (run_id, _started) in enumerate(recent)}
-    wanted = set(sites)
-    marks: dict[str, list[str]] = {}
-    rows = store.query(
-        "SELECT run_id, site, state FROM run_sites WHERE run_id >= ?",
-        (recent[0][0],),
-    )
     width = len(recent)
-    for run_id, site, state in rows:
-        if site not in wanted or run_id not in position:
+    ids = [run_id for run_id, _started in recent]
+    position = {run_id: i for i, run_id in enumerate(ids)}
+    cases = " ".join(f"WHEN '{state}' THEN '{code}'" for state, code in TREND_CODES.items())
+    marks = ",".join("?" * width)
+    # One row per site with its letters in run order: Python only touches sites, not rows.
+    rows = store.query(
+        f"SELECT site, group_concat(run_id, ','), group_concat(code, '') FROM ("
+        f"  SELECT site, run_id, CASE state {cases} ELSE '?' END AS code FROM run_sites"
+        f"  WHERE run_id IN ({marks}) ORDER BY site, run_id"
+        f") GROUP BY site",
+        ids,
+    )
+    wanted = set(sites)
+    strips: dict[str, str] = {}
+    for site, run_ids, codes in rows:
+        if site not in wanted:
             continue
-        strip = marks.get(site)
-        if strip is None:
-            strip = marks[site] = ["."] * width
-        strip[position[run_id]] = TREND_CODES.get(state, "?")
-    return [started for _id, started in recent], {s: "".join(m) for s, m in marks.items()}
+        if len(codes) == width:  # in every run: the letters are the strip
+            strips[site] = codes
+            continue
+        strip = ["."] * width
+        for run_id, code in zip(run_ids.split(","), codes, strict=True):
+            strip[position[int(run_id)]] = code
+        strips[site] = "".join(strip)
+    return [started for _id, started in recent], strips
 
 
 def site_rows(store: StateStore, sites: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:

@@ -166,7 +166,12 @@ def report_data(
     now = time.time() if now is None else now
     names = [s.name for s in sites]
     known = site_rows(store, names) if store is not None else {}
-    kept = load_details(store) if store is not None else {}
+    by_name_live = (
+        {r.site for r in result if r.state not in ("cancelled", "skipped")} if result else set()
+    )
+    # Kept details are only needed for sites without a live result (a --cached report).
+    need_kept = store is not None and any(n not in by_name_live for n in names)
+    kept = load_details(store) if need_kept else {}
     runs, strips = trends(store, names, runs=trend_runs, task=task) if store else ([], {})
     by_name = {r.site: r for r in result} if result is not None else {}
     rows: list[list[Any]] = []
