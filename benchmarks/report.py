@@ -162,10 +162,11 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="edgeshade-bench-report-") as tmp:
         state_dir = os.path.join(tmp, "state")
-        print(f"status run over {args.sites} simulated sites ...", file=sys.stderr)
         if args.results and os.path.exists(args.results):
+            print(f"status run: reusing {args.results}", file=sys.stderr)
             sites, result, run_secs = load_results(args.results)
         else:
+            print(f"status run over {args.sites} simulated sites ...", file=sys.stderr)
             fleet, result, run_secs = fleet_run(args.sites, state_dir)
             sites = fleet.sites
             if args.results:
