@@ -50,7 +50,7 @@ def test_exporter_serves_metrics_and_marks_offline_after_n_failures(sim, tmp_pat
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgeshade", "--os-config-file", clouds, "--state-dir",
          str(tmp_path / "state"), "--timeout", "3", "exporter", "--port", "0",
-         "--interval", "1.5", "--full-interval", "600", "--offline-after", "2"],
+         "--interval", "3", "--full-interval", "600", "--offline-after", "2"],
         stderr=subprocess.PIPE, text=True,
     )
     try:
