@@ -86,11 +86,13 @@ class Thresholds:
 
 
 class _Check:
-    """Outcome of one check: state, reason and the facts it found."""
+    """Outcome of one check: state, reason, an optional hint and the facts it found."""
 
-    def __init__(self, state: str = State.OK, reason: str = "", **facts: Any) -> None:
+    def __init__(self, state: str = State.OK, reason: str = "", hint: str | None = None,
+                 **facts: Any) -> None:
         self.state = State(state)
         self.reason = reason
+        self.hint = hint
         self.facts = facts
 
 
@@ -263,25 +265,28 @@ def status(
 
     data: dict[str, Any] = {"auth_ms": round(auth_seconds * 1000), "services": services}
     check_states: dict[str, dict[str, str]] = {}
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, str, str | None]] = []
     for name, outcome in outcomes.items():
         if isinstance(outcome, BaseException):
-            state, reason, _hint = classify(outcome)
-            check = _Check(state, reason)
+            state, reason, hint = classify(outcome)
+            check = _Check(state, reason, hint)
         else:
             check = outcome
         data[name] = check.facts
         check_states[name] = {"state": str(check.state), "reason": check.reason}
         if check.state is not State.OK:
-            problems.append((rank(check.state), f"{name}: {check.reason}"))
+            problems.append((rank(check.state), f"{name}: {check.reason}", check.hint))
             key = "volume" if _SERVICE_OF[name] == "block-storage" else _SERVICE_OF[name]
             if check.state not in (State.WARNING,):
                 services[key] = str(check.state)
     data["checks"] = check_states
     state = worst(c["state"] for c in check_states.values())
-    ordered = [text for _rank, text in sorted(problems, key=lambda p: p[0])]
+    problems.sort(key=lambda p: p[0])
+    ordered = [text for _rank, text, _hint in problems]
     reason = "; ".join(ordered[:2]) + (f" (+{len(ordered) - 2} more)" if len(ordered) > 2 else "")
-    return {"state": state, "reason": reason, **data}
+    # The hint of the worst problem that has one: what to try first.
+    hint = next((h for _rank, _text, h in problems if h), None)
+    return {"state": state, "reason": reason, "hint": hint, **data}
 
 
 def _pair(a: Any, b: Any) -> str:
