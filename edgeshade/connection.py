@@ -76,6 +76,11 @@ def _discovery_from_data(url: str, data: list[dict[str, Any]]) -> ks_discover.Di
     return disc
 
 
+def _reject_constant(name: str) -> Any:
+    """Strict JSON: Python's decoder takes NaN and Infinity, which no OpenStack API sends."""
+    raise ValueError(f"{name} is not JSON")
+
+
 class Connector:
     """Opens :class:`SiteConnection` objects for one run."""
 
@@ -283,8 +288,8 @@ class SiteConnection:
         if not resp.content:
             return None
         try:
-            return json.loads(resp.content)
-        except ValueError:
+            return json.loads(resp.content, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
             raise MalformedResponse(f"malformed JSON from {service} {path}") from None
 
     def get(self, service: str, path: str, **params: Any) -> Any:

@@ -33,6 +33,7 @@ garbage → error; Keystone failing → critical.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -107,12 +108,18 @@ def _items(body: Any, key: str, where: str) -> list[dict[str, Any]]:
 def _num(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedResponse(f"{where}: expected a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not math.isfinite(number):  # 1e999 parses as inf: it would crash int() or the output
+        raise MalformedResponse(f"{where}: expected a finite number")
+    return number
 
 
 def _check_compute(conn: Any, th: Thresholds) -> _Check:
     hyps = _items(conn.get("compute", "/os-hypervisors/detail"), "hypervisors", "os-hypervisors")
-    down = [h.get("hypervisor_hostname", "?") for h in hyps if h.get("state") != "up"]
+    down = [str(h.get("hypervisor_hostname", "?")) for h in hyps if h.get("state") != "up"]
     facts = {
         "hypervisors": len(hyps),
         "up": len(hyps) - len(down),
@@ -166,7 +173,10 @@ def _check_limits(conn: Any, th: Thresholds) -> _Check:
             continue
         used, limit = _num(absolute[used_key], used_key), _num(absolute[max_key], max_key)
         if limit > 0:  # -1 means unlimited
-            usage[name] = round(100.0 * used / limit, 1)
+            percent = 100.0 * used / limit
+            if not math.isfinite(percent):
+                raise MalformedResponse(f"limits: {used_key}/{max_key} out of range")
+            usage[name] = round(percent, 1)
     facts = {"usage_percent": usage}
     top = max(usage.items(), key=lambda kv: kv[1], default=None)
     if top is None:
