@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
+import socket
 import tempfile
 import time
 
@@ -30,6 +32,35 @@ SLOW = 10.0
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """main() reconfigures logging (root handler, library levels): undo it after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = ("edgeshade", "keystoneauth", "keystoneauth.session", "openstack", "urllib3",
+             "stevedore", "py.warnings")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    logging.captureWarnings(False)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """A fuzzed auth_url must never make a run resolve a real name (a slow DNS = a hang)."""
+    real = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost"):
+            raise socket.gaierror(socket.EAI_NONAME, f"not resolving {host!r} in a test")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
 
 names = st.text(alphabet=st.sampled_from("abcXYZ-_./:*é雲0 "), min_size=1, max_size=12)
 scalars = st.one_of(
@@ -172,7 +203,7 @@ def test_fuzzed_config_lists_or_fails_in_one_line(doc) -> None:
 
 @settings(max_examples=30, **SETTINGS)
 @given(documents())
-def test_fuzzed_config_status_runs_or_fails_in_one_line(doc) -> None:
+def test_fuzzed_config_status_runs_or_fails_in_one_line(loopback_only, doc) -> None:
     """Every site of a run ends in a state; nothing is reachable (port 9), so this is fast."""
     clouds, secure = doc
     code, out, err, took = _cli(_dump(clouds), _dump(secure), "--timeout", "2", "status",
