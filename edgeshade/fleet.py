@@ -12,7 +12,12 @@ and tasks know nothing about concurrency (that is this module's job):
   shared event; sites not started and in flight end ``cancelled`` and the
   FleetResult is still returned, with ``cancelled=True`` (exit code 130);
 * a **progress** callback ``progress(result, done, total)`` called in the
-  caller's thread as each site finishes.
+  caller's thread as each site finishes;
+* a **stop** event: once set, sites not yet started end ``skipped`` while
+  sites in flight finish — how a rollout's failure budget stops a wave
+  without abandoning half-done work. ``settle(result)`` runs in the worker
+  thread as soon as a site's result is known, before that worker starts
+  another site, so a budget decision there is never late by a site.
 """
 
 from __future__ import annotations
@@ -126,12 +131,14 @@ class Fleet:
         *,
         progress: ProgressFn | None = None,
         record: bool = True,
+        stop: threading.Event | None = None,
+        settle: Callable[[SiteResult], None] | None = None,
         **params: Any,
     ) -> FleetResult:
         """Run ``task`` on every site; returns results in selection order."""
         fn = get_task(task)
         name = task_name(fn)
-        if self.processes > 1 and len(self.sites) > 1 and self._executor is None:
+        if stop is None and self.processes > 1 and len(self.sites) > 1 and self._executor is None:
             result = run_in_processes(self, fn, name, params, progress)
             if self.use_state and record:
                 with StateStore(self.state_dir) as store:
@@ -146,7 +153,8 @@ class Fleet:
                 retries=self.retries,
                 subcall_workers=min(512, self.concurrency * 4),
             )
-            result = self._fan_out(name, fn, connector, progress, params)
+            hooks = (stop, settle)
+            result = self._fan_out(name, fn, connector, progress, params, hooks)
             if store is not None and record:
                 store.record_run(result)
             return result
@@ -161,6 +169,7 @@ class Fleet:
         connector: Connector,
         progress: ProgressFn | None,
         params: dict[str, Any],
+        hooks: tuple[threading.Event | None, Callable[[SiteResult], None] | None] = (None, None),
     ) -> FleetResult:
         total = len(self.sites)
         results: list[SiteResult | None] = [None] * total
@@ -187,7 +196,7 @@ class Fleet:
         try:
             for index, site in enumerate(self.sites):
                 fut = executor.submit(
-                    self._run_site, index, site, fn, params, connector, cancel, started
+                    self._run_site, index, site, fn, params, connector, cancel, started, hooks
                 )
                 futures[fut] = index
                 fut.add_done_callback(finished.put)
@@ -255,11 +264,15 @@ class Fleet:
         connector: Connector,
         cancel: threading.Event,
         started: dict[int, float],
+        hooks: tuple[threading.Event | None, Callable[[SiteResult], None] | None] = (None, None),
     ) -> SiteResult:
-        began = time.monotonic()
-        started[index] = began
+        stop, settle = hooks
         if cancel.is_set():
             return SiteResult.make(site, State.CANCELLED, "cancelled before start")
+        if stop is not None and stop.is_set():
+            return SiteResult.make(site, State.SKIPPED, "not started: the run was stopped")
+        began = time.monotonic()
+        started[index] = began
         deadline = began + self.timeout
         conn: SiteConnection | None = None
         try:
@@ -280,6 +293,8 @@ class Fleet:
             site, state, reason, hint=hint, elapsed=time.monotonic() - began, data=data
         )
         result.requests = len(conn.session.calls) if conn is not None else 0
+        if settle is not None:
+            settle(result)
         return result
 
 
