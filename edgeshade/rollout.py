@@ -247,16 +247,13 @@ class RolloutResult(FleetResult):
 
     def __init__(
         self,
-        task: str,
-        results: list[SiteResult],
-        *,
-        elapsed: float,
-        cancelled: bool = False,
+        *args: Any,
         waves: list[dict[str, Any]] | None = None,
         stopped: str = "",
         rollback: FleetResult | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(task, results, elapsed=elapsed, cancelled=cancelled)
+        super().__init__(*args, **kwargs)
         self.waves = waves or []
         self.stopped = stopped
         self.rollback = rollback
