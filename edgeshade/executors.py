@@ -10,13 +10,18 @@ all local cores and for many machines (Dask) plug in behind the same
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import os
 import resource
 from collections.abc import Callable
 from typing import Any, Protocol
 
+LOG = logging.getLogger("edgeshade")
+
 #: Sockets one site may hold at once (token + parallel sub-calls + slack).
 SOCKETS_PER_SITE = 8
+#: Descriptors kept for everything else (state store, logs, config files, pipes).
+_RESERVED_FILES = 64
 DEFAULT_CONCURRENCY = 128
 
 
@@ -58,9 +63,28 @@ def raise_open_file_limit(wanted: int = 65536) -> int:
 
 
 def default_concurrency(sites: int, requested: int | None = None) -> int:
-    """Sites in flight: as asked, else 128, bounded by sites and open files."""
+    """Sites in flight: as asked, else 128, bounded by sites and by open files.
+
+    The soft open-files limit is raised towards the hard one first. When even
+    that leaves too few descriptors for the wanted concurrency (each site in
+    flight holds up to SOCKETS_PER_SITE sockets), concurrency is capped and a
+    warning says why: running out of descriptors mid-run would end healthy
+    sites as ``unreachable`` ("Too many open files"), an error of our own.
+    """
+    fleet = max(sites, 1)
     if requested is not None:
-        return max(1, min(requested, max(sites, 1)))
+        wanted = max(1, min(requested, fleet))
+    else:
+        wanted = max(1, min(DEFAULT_CONCURRENCY, fleet, (os.cpu_count() or 2) * 256))
     soft = raise_open_file_limit()
-    by_files = max(8, (soft - 64) // SOCKETS_PER_SITE)
-    return max(1, min(DEFAULT_CONCURRENCY, by_files, max(sites, 1), (os.cpu_count() or 2) * 256))
+    by_files = max(1, (soft - _RESERVED_FILES) // SOCKETS_PER_SITE)
+    if wanted > by_files:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        LOG.warning(
+            "open-files limit %d (hard limit %s) allows %d sites in flight, not %d: "
+            "running with concurrency %d (raise it with `ulimit -n`)",
+            soft, "unlimited" if hard == resource.RLIM_INFINITY else hard, by_files, wanted,
+            by_files,
+        )
+        return by_files
+    return wanted

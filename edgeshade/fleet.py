@@ -224,6 +224,8 @@ class Fleet:
                                 self.sites[index],
                                 State.TIMED_OUT,
                                 f"no result within the {self.timeout:g} s deadline",
+                                hint="the site kept a call open past its deadline; "
+                                "raise --timeout if it is only slow",
                                 elapsed=now - began,
                             ),
                         )
