@@ -216,7 +216,8 @@ class Fleet:
                 if now < next_scan:
                     continue
                 next_scan = now + 0.1
-                for index, began in list(started.items()):
+                # copy(): worker threads add to `started` while we scan it
+                for index, began in started.copy().items():
                     if results[index] is None and now > began + self.timeout + WATCHDOG_GRACE:
                         finish(
                             index,

@@ -14,6 +14,9 @@ fi
 # install the collection into temporary directories themselves; nothing goes to ~/.ansible).
 .venv/bin/python -m pip install --quiet -e '.[test,ansible]'
 
+# Debian's chromium for the HTML report's browser tests (installed only when missing).
+bash scripts/ensure-chromium.sh
+
 echo "== ruff"
 .venv/bin/ruff check edgeshade plugins tests benchmarks
 echo "== pytest"

@@ -217,19 +217,30 @@ def stderr_is_tty() -> bool:
         return False
 
 
-def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
-    """Load config, select sites, run ``task`` with a progress bar, render; returns exit code."""
-    from edgeshade.fleet import Fleet
-    from edgeshade.output import DEFAULT_COLUMNS, pick_columns, render
-    from edgeshade.results import EXIT_CANCELLED
+def run_fleet(state: CliState, task: Any, columns: dict[str, Any] | None = None,
+              *, progress: bool = True, config: Any = None, sites: Any = None,
+              **params: Any) -> Any:
+    """Load config, select sites, run ``task`` (progress bar on a terminal); the FleetResult.
 
-    try:  # an unknown -c column is bad input: say so before contacting any site
-        pick_columns(columns or DEFAULT_COLUMNS, state.columns)
-    except ValueError as exc:
-        fail(str(exc))
-    config = state.load_config()
-    sites = config.select(state.clouds or ["all"])
-    fleet = Fleet(
+    ``config`` and ``sites`` skip loading and selecting again. With the state
+    store on, each answered site's details (hint, per-service results,
+    ``columns``) are kept for ``--cached`` views.
+    """
+    fleet = make_fleet(state, config=config, sites=sites)
+    show_progress = progress and stderr_is_tty() and not (state.debug or state.http_debug)
+    with progress_bar(len(fleet.sites), enabled=show_progress) as bar:
+        result = fleet.run(task, progress=bar, **params)
+    keep_details(state, result, columns)
+    return result
+
+
+def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any:
+    """A Fleet with the global options (config loaded and sites selected unless given)."""
+    from edgeshade.fleet import Fleet
+
+    config = config if config is not None else state.load_config()
+    sites = sites if sites is not None else config.select(state.clouds or ["all"])
+    return Fleet(
         config,
         sites,
         concurrency=state.concurrency,
@@ -240,11 +251,39 @@ def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **param
         token_cache=state.token_cache,
         processes=state.processes,
     )
-    show_progress = stderr_is_tty() and not (state.debug or state.http_debug)
-    with progress_bar(len(sites), enabled=show_progress) as progress:
-        result = fleet.run(task, progress=progress, **params)
+
+
+def keep_details(state: CliState, result: Any, columns: dict[str, Any] | None) -> None:
+    """Store each answered site's details for ``--cached`` views (state store on only)."""
+    if not state.use_state:
+        return
+    from edgeshade.history import record_details
+    from edgeshade.state import StateStore
+
+    with StateStore(state.state_dir) as store:
+        record_details(store, result, columns)
+
+
+def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
+    """Load config, select sites, run ``task`` with a progress bar, render; returns exit code."""
+    from edgeshade.output import DEFAULT_COLUMNS, pick_columns, render
+    from edgeshade.results import EXIT_CANCELLED
+
+    try:  # an unknown -c column is bad input: say so before contacting any site
+        pick_columns(columns or DEFAULT_COLUMNS, state.columns)
+    except ValueError as exc:
+        fail(str(exc))
+    result = run_fleet(state, task, columns, **params)
+    last_success = None
+    if state.fmt == "prometheus" and state.use_state:
+        from edgeshade.state import StateStore
+
+        with StateStore(state.state_dir) as store:
+            known = store.last_known([r.site for r in result])
+        last_success = {site: row["last_ok"] for site, row in known.items() if row["last_ok"]}
     try:
-        render(result, state.fmt, columns=columns, wanted=state.columns)
+        render(result, state.fmt, columns=columns, wanted=state.columns,
+               last_success=last_success)
     except ValueError as exc:  # an unknown -c column
         fail(str(exc))
     if result.cancelled:
