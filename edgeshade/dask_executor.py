@@ -29,7 +29,6 @@ from edgeshade.shards import Shard, failed, make_shards, run_shard, shard_size
 
 #: Environment variable naming the scheduler when ``scheduler`` is not given.
 SCHEDULER_ENV = "EDGESHADE_DASK_SCHEDULER"
-CONNECT_TIMEOUT = 15.0
 
 
 def scheduler_address(scheduler: str | None) -> str | None:
@@ -52,7 +51,8 @@ def _client(scheduler: Any) -> tuple[Any, bool]:
             f"the dask executor needs a scheduler: --scheduler tcp://HOST:8786 or {SCHEDULER_ENV}"
         )
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False), True
+        # Connect timeout: Dask's own distributed.comm.timeouts.connect (30 s).
+        return Client(address, set_as_default=False), True
     except (OSError, TimeoutError, ValueError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EdgeshadeError(f"cannot reach the Dask scheduler at {address}: {message}") from None
@@ -108,7 +108,7 @@ def run(
                 retries=1,
             )
             futures[fut] = shard
-        for fut in as_completed(list(futures)):
+        for fut in as_completed(list(futures), loop=client.loop):
             shard = futures[fut]
             try:
                 take(fut.result())
