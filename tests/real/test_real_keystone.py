@@ -122,3 +122,19 @@ def test_http_debug_shows_no_secret(real_clouds, files) -> None:
     leaked = [s for s in real_clouds.secrets() if s in text]
     assert not leaked
     assert "gAAAAA" not in text  # every fernet token starts so
+
+
+def test_site_facts_reads_the_real_catalog_per_region(real_clouds, files) -> None:
+    clouds, secure = files
+    result = edgeshade.connect(
+        ["ks-a", "ks-b", "ks-b-app"], config_file=clouds, secure_file=secure, use_state=False
+    ).run("site_facts")
+    assert {r.site: r.state for r in result} == dict.fromkeys(
+        ["ks-a/RegionOne", "ks-a/RegionTwo", "ks-b", "ks-b-app"], "ok"
+    )
+    for r in result:  # bootstrap's RegionOne endpoint and the RegionTwo one added over the API
+        ks = real_clouds.keystones[r.cloud.removesuffix("-app")]
+        assert r.data.endpoints.identity == ks.url
+        assert r.data.services.identity == "present" and r.data.services.compute == "absent"
+    # the application credential is scoped to the demo project, the password to admin
+    assert result["ks-b"].data.project_id != result["ks-b-app"].data.project_id
