@@ -26,7 +26,7 @@ distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.timeout(180)
 
-TIMEOUT = 3.0
+TIMEOUT = 2.0
 
 
 def _cluster(**config):
@@ -125,7 +125,7 @@ def _cli(sim, *args, env=None):
     )
 
 
-def test_cli_dask_scheduler_flag_and_env(healthy_sim, cluster) -> None:
+def test_cli_executor_flags_and_scheduler_env(healthy_sim, cluster) -> None:
     _c, client = cluster
     address = client.scheduler.address
     flag = _cli(healthy_sim, "--no-state", "--scheduler", address, "status", "-f", "json")
@@ -134,11 +134,13 @@ def test_cli_dask_scheduler_flag_and_env(healthy_sim, cluster) -> None:
         env={"EDGESHADE_DASK_SCHEDULER": address},
     )
     threads = _cli(healthy_sim, "--no-state", "status", "-f", "json")
+    procs = _cli(healthy_sim, "--no-state", "--executor", "processes", "status", "-f", "json")
     states = []
-    for out in (flag, env, threads):
+    for out in (flag, env, threads, procs):
         assert out.returncode in (0, 1), out.stderr
+        assert out.stderr == ""
         states.append([(s["site"], s["state"]) for s in json.loads(out.stdout)["sites"]])
-    assert states[0] == states[1] == states[2] and len(states[0]) == 40
+    assert states[0] == states[1] == states[2] == states[3] and len(states[0]) == 40
 
 
 @pytest.mark.parametrize(
