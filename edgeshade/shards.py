@@ -18,7 +18,6 @@ import copy
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,9 +117,7 @@ def load_shard_config(clouds: dict[str, dict[str, Any]]) -> FleetConfig:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def run_shard(
-    shard: Shard, progress: Callable[[int, dict[str, Any]], None] | None = None
-) -> list[tuple[int, dict[str, Any]]]:
+def run_shard(shard: Shard) -> list[tuple[int, dict[str, Any]]]:
     """Run one shard here; ``(position, SiteResult as a dict)`` for each of its sites."""
     from edgeshade.fleet import Fleet
 
@@ -134,11 +131,7 @@ def run_shard(
             retries=shard.retries,
             use_state=False,
         )
-        positions = {site.name: pos for site, pos in zip(shard.sites, shard.positions, strict=True)}
-        report = None
-        if progress is not None:
-            report = lambda r, _d, _t: progress(positions[r.site], dict(r))  # noqa: E731
-        result = fleet.run(shard.task, record=False, progress=report, **shard.params)
+        result = fleet.run(shard.task, record=False, **shard.params)
         return [(pos, dict(r)) for pos, r in zip(shard.positions, result, strict=True)]
     except Exception as exc:  # noqa: BLE001 - a shard never raises: its sites get a state
         reason = f"shard {shard.number} failed on its worker: {type(exc).__name__}: {exc}"
