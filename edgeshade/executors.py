@@ -1,10 +1,19 @@
 """Where per-site work runs.
 
-The fleet hands an executor one callable per site and waits on futures; it
-never cares where they run. :class:`ThreadExecutor` (the default) suits
-I/O-bound fleets up to many thousands of sites in one process. Executors for
-all local cores and for many machines (Dask) plug in behind the same
-``submit``/``shutdown`` interface.
+Three executors, chosen by name (``Fleet(executor=...)``, ``--executor``):
+
+``threads`` (default)
+    one process, a bounded thread pool (:class:`ThreadExecutor`): I/O-bound
+    fleets up to many thousands of sites.
+``processes``
+    the sites split over forked local processes, threads inside each
+    (:mod:`edgeshade.processes`): every local core does request CPU work.
+``dask``
+    shards of sites run by Dask distributed workers, threads inside each
+    (:mod:`edgeshade.dask_executor`): many machines.
+
+Any object with the ``submit``/``shutdown`` interface below also works as a
+thread-level executor; a ``distributed.Client`` selects ``dask`` on that client.
 """
 
 from __future__ import annotations
@@ -47,6 +56,26 @@ class ThreadExecutor:
 
     def shutdown(self, *, cancel: bool) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+EXECUTORS = ("threads", "processes", "dask")
+
+
+def resolve_executor(executor: Any, processes: int) -> tuple[str, Any, int]:
+    """(name, executor object or None, processes) for a Fleet's ``executor`` keyword."""
+    if executor is None:  # processes=N alone keeps meaning "split over N processes"
+        return ("processes" if processes > 1 else "threads"), None, processes
+    if isinstance(executor, str):
+        if executor not in EXECUTORS:
+            from edgeshade.errors import ConfigError
+
+            raise ConfigError(f"unknown executor '{executor}' (known: {', '.join(EXECUTORS)})")
+        if executor == "processes" and processes <= 1:
+            processes = os.cpu_count() or 1
+        return executor, None, processes if executor == "processes" else 1
+    if type(executor).__module__.startswith("distributed") and hasattr(executor, "scheduler"):
+        return "dask", executor, 1
+    return "threads", executor, processes
 
 
 def raise_open_file_limit(wanted: int = 65536) -> int:

@@ -15,7 +15,9 @@ image      ``GET image /v2/images?limit=1``                   Glance answers
 =========  =================================================  ===========================
 
 A service missing from the catalog is reported (``services.volume: absent``),
-never an error: edge sites often run without Cinder. That is 8 HTTP requests
+never an error: edge sites often run without Cinder. A site whose catalog has
+none of the checked services (an identity-only region) is ok with the reason
+``Keystone ok; not in the catalog: compute, network, volume, image``. That is 8 HTTP requests
 per site on a first run (identity discovery, token, 6 checks), 7 once
 discovery is cached in the state store, 6 with ``--token-cache``, fewer with
 ``--checks``.
@@ -296,6 +298,8 @@ def status(
     reason = "; ".join(ordered[:2]) + (f" (+{len(ordered) - 2} more)" if len(ordered) > 2 else "")
     # The hint of the worst problem that has one: what to try first.
     hint = next((h for _rank, _text, h in problems if h), None)
+    if not runnable:  # e.g. a Keystone-only region: say why nothing was checked
+        reason = "Keystone ok; not in the catalog: " + ", ".join(services)
     return {"state": state, "reason": reason, "hint": hint, **data}
 
 
