@@ -295,7 +295,7 @@ def _fail(conn: SiteConnection, exc: BaseException, image_id: str | None, what: 
             removed = f"; partial image {image_id} removed"
         except Exception:  # noqa: BLE001 - the next run cleans up what is left
             removed = f"; partial image {image_id} left for the next run to clean up"
-    return SiteError(f"{what}: {reason}{removed}", hint=hint, state=str(state))
+    return SiteError(f"{what}{removed}: {reason}", hint=hint, state=str(state))
 
 
 def _finish(conn: SiteConnection, site: Site, *, name: str, source: ImageSource,
