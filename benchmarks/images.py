@@ -57,6 +57,8 @@ class Sim:
                 break
         else:
             raise RuntimeError("the simulator did not start")
+        # keep reading its output so a chatty simulator never blocks on a full pipe
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         self.clouds = os.path.join(directory, "clouds.yaml")
         self.secure = os.path.join(directory, "secure.yaml")
 

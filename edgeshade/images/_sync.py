@@ -271,8 +271,12 @@ def _needs_transfer(result: SiteResult, dry_run: bool) -> bool:
 
 
 def _record_in_sync(journal: Journal, op: str, source: ImageSource, planned: FleetResult) -> None:
+    """Journal sites found in sync, unless the journal already has them at this version."""
+    known = journal.site_versions(op)
     for r in planned:
-        if r.state == State.OK and r.data.get("action") in ("in_sync", "adopt"):
+        same = r.data.get("image_id") == ((known.get(r.site) or {}).get("after") or {}).get(
+            "image_id") and (known.get(r.site) or {}).get("version") == source.sha512
+        if r.state == State.OK and r.data.get("action") in ("in_sync", "adopt") and not same:
             step = journal.begin(op, r.site, "complete", resource=r.data.get("image_id"),
                                  version=source.sha512)
             journal.end(step, after={"image_id": r.data.get("image_id"),

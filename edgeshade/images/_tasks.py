@@ -184,8 +184,8 @@ def plan(conn: SiteConnection, site: Site, *, name: str, source: ImageSource,
 
     partial = [i for i in versions if i.get("status") in glance.PARTIAL or
                i.get("status") == "killed"]
-    mine = [i for i in partial
-            if i["id"] in ours_known or _age(i) >= options.stale_after]
+    mine = [i for i in partial if i["id"] in ours_known or i.get("status") == "killed"
+            or _age(i) >= options.stale_after]
     busy = [i for i in partial if i not in mine]
     reuse = None
     if current is None:
