@@ -21,14 +21,15 @@ class Bandwidth:
     """Token bucket shared by every upload of a run: at most ``rate`` bytes per second.
 
     Threads take what they send and sleep off any debt, so N uploads share the
-    cap without a coordinator. ``burst`` bytes may pass at once (default 1/4 s).
+    cap without a coordinator. ``burst`` bytes may pass at once (default 1/4 s of
+    the rate, at least 64 KiB: uploads read 16 KiB at a time).
     """
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         if rate <= 0:
             raise ValueError("bandwidth must be positive")
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(rate / 4, 2 * CHUNK))
+        self.burst = float(burst if burst is not None else max(rate / 4, 64 * 1024))
         self._tokens = self.burst
         self._last = time.monotonic()
         self._lock = threading.Lock()

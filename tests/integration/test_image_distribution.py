@@ -302,3 +302,77 @@ def test_prune_keeps_the_current_version_and_images_in_use(sim, tmp_path) -> Non
     assert [i["id"] for i in pruned[site].data.in_use] == [ids[0][site]]
     other = next(s for s in server.fleet.sites if s != site)
     assert {i.id for i in _ours(server, other)} == {ids[2][other]}
+
+
+def test_uploads_have_their_own_deadline_not_the_api_one(sim, tmp_path) -> None:
+    """The fleet's API deadline (1 s) is far shorter than an upload (~1.6 s at 1 Mbit/s)."""
+    env = sim(2, bandwidth_mbps=1.0)
+    server: SimServer = env["server"]
+    path = _image_file(tmp_path / "app.qcow2", b"slow")
+    fleet = edgeshade.connect("all", config_file=env["clouds"], state_dir=env["state"],
+                              timeout=1.0)
+    result = images.sync(fleet, "app", file=str(path), max_uploads=2)
+    assert result.summary == {"ok": 2}
+    assert min(r.elapsed for r in result) > 1.0  # longer than the API deadline
+
+    late = _image_file(tmp_path / "late.qcow2", b"late")
+    short = images.sync(fleet, "late", file=str(late), upload_timeout=0.5)
+    assert short.summary == {"timed_out": 2}
+    for r in short:
+        assert "upload failed" in r.reason and "removed" in r.reason
+        assert _ours(server, r.site, "late") == []
+
+
+def test_bandwidth_cap_is_shared_by_all_uploads(sim, tmp_path) -> None:
+    env = sim(8)
+    server: SimServer = env["server"]
+    path = _image_file(tmp_path / "app.qcow2", b"capped", size=256 * 1024)
+    import time
+
+    started = time.monotonic()
+    result = images.sync(env["fleet"], "app", file=str(path), max_uploads=8, bandwidth_mbps=8)
+    elapsed = time.monotonic() - started
+    assert result.summary == {"ok": 8}
+    total = server.stats()["images"]["bytes_received"]
+    assert total == 8 * 256 * 1024
+    # 2 MiB at 1 MB/s less the bucket's burst (250 kB): never faster than ~1.8 s
+    assert elapsed >= (total - 250_000) / 1_000_000 * 0.95
+
+
+def test_url_source_is_downloaded_once_then_distributed(sim, mirror, tmp_path) -> None:
+    env = sim(5)
+    server: SimServer = env["server"]
+    base, root = mirror
+    path = _image_file(root / "app.qcow2", b"url")
+    md5, sha = _hashes(path)
+    result = images.sync(env["fleet"], "app", url=f"{base}/app.qcow2")
+    assert result.summary == {"ok": 5}
+    assert {r.data.version for r in result} == {sha[:12]}
+    assert server.stats()["images"]["bytes_received"] == 5 * SIZE
+    cached = list(Path(env["state"], "images").iterdir())
+    assert [p.read_bytes() == path.read_bytes() for p in cached] == [True]
+
+
+def test_cli_bad_input_is_one_line_and_exit_3(sim, tmp_path, capsys) -> None:
+    env = sim(2)
+    path = _image_file(tmp_path / "app.qcow2", b"cli")
+    common = ["--os-config-file", env["clouds"], "--state-dir", env["state"], "image"]
+    cases = [
+        (["sync", "app"], "exactly one of --file or --url"),
+        (["sync", "app", "--file", str(tmp_path / "nope")], "image file"),
+        (["sync", "app", "--file", str(path), "--mirror", "http://{{ zone }}/x"],
+         "unknown name 'zone'"),
+        (["sync", "app", "--file", str(path), "--property", "novalue"], "--property"),
+        (["sync", "app", "--file", str(path), "-c", "bogus"], "unknown column 'bogus'"),
+    ]
+    for argv, message in cases:
+        assert main(common + argv) == 3, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    with Journal.open(env["state"]) as journal, journal.lock(images.op_name("app")):
+        assert main(common + ["sync", "app", "--file", str(path)]) == 3
+        assert "is running 'image:app'" in capsys.readouterr().err
+    assert main(common + ["status", "app"]) == 1  # missing everywhere: warning
+    assert main(common + ["sync", "app", "--file", str(path)]) == 0
+    assert main(common + ["status", "app", "--file", str(path)]) == 0
+    assert main(common + ["prune", "app", "--keep", "1", "--dry-run"]) == 0
