@@ -87,6 +87,11 @@ def check_template(template: str) -> None:
             )
 
 
+def public_url(url: str) -> str:
+    """``url`` without ``user:password@``: mirror credentials stay out of results and logs."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1***@", url, flags=re.I)
+
+
 def render_mirror(template: str, site: Site, name: str, source: ImageSource) -> str:
     """``http://mirror-{{ site.vars.region_group }}/img.qcow2`` for one site."""
     scope = {
@@ -288,8 +293,9 @@ def _fail(conn: SiteConnection, exc: BaseException, image_id: str | None, what: 
     removed = ""
     if image_id is not None:
         session = conn.session
-        if session.deadline is not None:  # a timed-out site still gets to clean up
-            session.deadline = max(session.deadline, time.monotonic() + CLEANUP_GRACE)
+        # a timed-out or cancelled (Ctrl-C) site still gets a moment to clean up
+        session.deadline = time.monotonic() + CLEANUP_GRACE
+        session.cancel = None
         try:
             glance.delete_image(conn, image_id)
             removed = f"; partial image {image_id} removed"
@@ -388,13 +394,13 @@ def web_download(conn: SiteConnection, site: Site, *, name: str, source: ImageSo
             with journal.step(op, site.name, "import", resource=image_id,
                               version=source.sha512) as step:
                 _import_and_wait(conn, image_id, uri, options)
-                step.after = {"uri": uri}
+                step.after = {"uri": public_url(uri)}
         else:
             _import_and_wait(conn, image_id, uri, options)
         result = _finish(conn, site, name=name, source=source, image_id=image_id,
                          plan_data=plan_data, journal=journal, op=op, via="imported")
     except _ImportFailed as exc:
-        error = _fail(conn, exc, image_id, f"import from {uri} failed")
+        error = _fail(conn, exc, image_id, f"import from {public_url(uri)} failed")
         if options.fallback:
             return {"state": "skipped", "action": "fallback",
                     "reason": f"{error.reason}: uploading instead"}
@@ -402,9 +408,9 @@ def web_download(conn: SiteConnection, site: Site, *, name: str, source: ImageSo
     except _Handled:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure removes the partial image
-        raise _fail(conn, exc, image_id, f"import from {uri} failed") from None
+        raise _fail(conn, exc, image_id, f"import from {public_url(uri)} failed") from None
     result["bytes_sent"] = 0
-    result["mirror"] = uri
+    result["mirror"] = public_url(uri)
     return result
 
 

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -376,3 +377,28 @@ def test_cli_bad_input_is_one_line_and_exit_3(sim, tmp_path, capsys) -> None:
     assert main(common + ["sync", "app", "--file", str(path)]) == 0
     assert main(common + ["status", "app", "--file", str(path)]) == 0
     assert main(common + ["prune", "app", "--keep", "1", "--dry-run"]) == 0
+
+
+def test_ctrl_c_during_uploads_removes_the_partial_images(sim, tmp_path) -> None:
+    """SIGINT mid-upload: the run returns cancelled and no half-uploaded image stays behind."""
+    import signal
+    import time
+
+    env = sim(6, bandwidth_mbps=1.0)  # each upload takes ~1.6 s
+    server: SimServer = env["server"]
+    path = _image_file(tmp_path / "app.qcow2", b"sigint")
+    timer = threading.Timer(0.8, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        result = images.sync(env["fleet"], "app", file=str(path), max_uploads=3)
+    finally:
+        timer.cancel()
+    assert result.cancelled and result.exit_code == 130
+    assert result.summary == {"cancelled": 6}
+    deadline = time.monotonic() + 10
+    leftovers: list = [None]
+    while leftovers and time.monotonic() < deadline:  # cleanup runs in the upload threads
+        leftovers = [i for s in server.fleet.sites for i in _ours(server, s)]
+        time.sleep(0.1)
+    assert leftovers == []
+    assert images.sync(env["fleet"], "app", file=str(path), max_uploads=6).summary == {"ok": 6}

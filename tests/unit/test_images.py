@@ -139,3 +139,10 @@ def test_ensure_image_checks_the_spec_before_anything_runs(fleet_files) -> None:
         ensure_image(["edge-berlin"], "app", file="x")
     with pytest.raises(ConfigError, match="exactly one of file, url or source"):
         ensure_image(fleet, "app")
+
+
+def test_mirror_credentials_never_shown() -> None:
+    from edgeshade.images._tasks import public_url
+
+    assert public_url("https://bob:s3cret@mirror.eu/x.qcow2") == "https://***@mirror.eu/x.qcow2"
+    assert public_url("http://mirror.eu/a@b.qcow2") == "http://mirror.eu/a@b.qcow2"
