@@ -56,7 +56,7 @@ from aiohttp import web
 from edgeshade.sim.faults import Fault
 from edgeshade.sim.model import Cloud, SimFleet
 from edgeshade.sim.registry import AUTH_NONE, AUTH_TOKEN, ROUTES, ApiError, Call, reply
-from edgeshade.sim.services import ERROR_BODIES, SERVICES
+from edgeshade.sim.services import ERROR_BODIES, SERVICES, image_transfer
 from edgeshade.sim.services.identity import error_body as keystone_error
 from edgeshade.sim.services.identity import unauthorized
 from edgeshade.sim.tokens import TokenStore
@@ -115,6 +115,7 @@ class SimApp:
         self._flaky.clear()
         self._first_token.clear()
         self._rotated.clear()
+        image_transfer.reset(self.fleet)
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         parts = request.path.split("/")
@@ -313,6 +314,7 @@ class SimApp:
                 "clouds": len(fleet.clouds),
                 "seed": fleet.seed,
                 "latency_ms": fleet.latency_ms,
+                "bandwidth_mbps": fleet.bandwidth_mbps,
                 "base_url": fleet.base_url,
                 "refused_url": fleet.refused_url,
                 "faults": {s: [str(f) for f in fleet.faults_of(s)]
@@ -327,6 +329,7 @@ class SimApp:
         snap["tokens"] = len(self.tokens)
         snap["hanging"] = self.hanging
         snap["sites_generated"] = self.fleet.generated()
+        snap["images"] = image_transfer.snapshot(self.fleet)
         return snap
 
 

@@ -20,7 +20,9 @@ an error, since a typo must not silently produce a healthy fleet.
 Kinds (what the client sees is described in :mod:`edgeshade.sim.app`):
 ``refused``, ``blackhole``, ``tls``, ``hang``, ``hang-body``, ``slow[:MS]``
 (2000), ``500``, ``503[:SECONDS]`` (1), ``flaky[:N]`` (1), ``401``,
-``expire``, ``rotated``, ``malformed``, ``truncated``, ``404``.
+``expire``, ``rotated``, ``malformed``, ``truncated``, ``404``; for Glance image transfers
+(:mod:`edgeshade.sim.services.image_transfer`): ``cut[:N]`` (1: the first N image uploads
+to the site are cut off halfway) and ``noimport`` (the site offers no ``web-download``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ _KINDS: dict[str, tuple[type | None, float | int | None]] = {
     "malformed": (None, None),
     "truncated": (None, None),
     "404": (None, None),
+    "cut": (int, 1),
+    "noimport": (None, None),
 }
 KINDS: tuple[str, ...] = tuple(_KINDS)
 

@@ -110,7 +110,8 @@ class Site:
 class SimFleet:
     """N simulated sites: shape, credentials, faults and (lazily) contents::
 
-        fleet = SimFleet(sites=200, seed=1, latency_ms=20, faults="hang=2,401=edge-0001*")
+        fleet = SimFleet(sites=200, seed=1, latency_ms=20, faults="hang=2,401=edge-0001*",
+                         bandwidth_mbps=10)
         fleet.sites[:2]                 # ['core-a/RegionOne', 'core-a/RegionTwo']
         fleet.fault_of("edge-00012")    # Fault(kind='401', ...) or None
         fleet.contents("edge-00012")    # SiteContents: hypervisors, servers, agents...
@@ -122,11 +123,14 @@ class SimFleet:
         seed: int = 1,
         latency_ms: float = 0.0,
         faults: str | Sequence[Fault] | None = "",
+        bandwidth_mbps: float = 0.0,
     ) -> None:
         if sites < 1:
             raise ValueError("a simulated fleet needs at least one site")
         self.seed = seed
         self.latency_ms = float(latency_ms)
+        #: Each site's WAN link for image uploads, Mbit/s (0: unlimited); see image_transfer.
+        self.bandwidth_mbps = float(bandwidth_mbps)
         self.clouds: dict[str, Cloud] = {}
         self._sites: dict[str, Site] = {}
         self._by_path: dict[tuple[str, str], Site] = {}
