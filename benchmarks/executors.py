@@ -26,15 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from _sim import Sim  # benchmarks/ is on sys.path when run as a script
 
 
 def _usage(who: int) -> tuple[float, float]:
@@ -100,43 +98,6 @@ def worker(args: argparse.Namespace) -> dict:
     }
 
 
-class Sim:
-    """The simulator in its own process."""
-
-    def __init__(self, sites: int, latency_ms: float, config_dir: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeshade.cli", "sim", "serve", "--sites", str(sites),
-             "--latency-ms", str(latency_ms), "--seed", "1", "--write-config", config_dir],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.url = None
-        deadline = time.monotonic() + 120
-        lines = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
-                break
-        if not self.url:
-            self.proc.kill()
-            raise RuntimeError("simulator did not start: " + "".join(lines[-5:]))
-
-    def reset(self) -> None:
-        req = urllib.request.Request(self.url + "/_sim/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=30).read()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=["threads", "processes", "dask"], help=argparse.SUPPRESS)
@@ -145,7 +106,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--workers", type=int, default=2, help="processes / Dask workers")
     parser.add_argument("--concurrency", type=int, default=128, help="sites in flight overall")
-    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (best kept)")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
