@@ -14,7 +14,8 @@ Starts the simulator (``edgeshade sim serve``) in its own process, then runs
                           long-lived); its start time is printed separately.
 
 CPU time and peak RSS include every process doing the run (forked children,
-Dask workers measured on the workers themselves); the simulator is excluded.
+Dask workers measured on the workers themselves); the simulator's CPU is shown
+apart (it shares the same cores).
 Prints one table with ratios to ``threads``; ``--json`` writes raw numbers.
 
     python benchmarks/executors.py                       # 2,000 sites, 50 ms
@@ -43,6 +44,16 @@ def _usage(who: int) -> tuple[float, float]:
 
 def _worker_usage() -> tuple[float, float]:
     return _usage(resource.RUSAGE_SELF)
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds of a running process (Linux /proc), e.g. the simulator's."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -132,10 +143,13 @@ def main() -> int:
                            "--config", os.path.join(config_dir, "clouds.yaml"),
                            "--workers", str(args.workers), "--concurrency",
                            str(args.concurrency), "--timeout", str(args.timeout)]
+                    sim_cpu = _process_cpu(sim.proc.pid)
                     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+                    sim_cpu = _process_cpu(sim.proc.pid) - sim_cpu
                     if out.returncode != 0:
                         raise RuntimeError(f"{kind} failed: {out.stderr[-2000:]}")
                     res = json.loads(out.stdout.strip().splitlines()[-1])
+                    res["sim_cpu"] = sim_cpu
                     print(f"  {label:<32} {res['wall']:7.2f} s  {res['summary']}",
                           file=sys.stderr)
                     if best is None or res["wall"] < best["wall"]:
@@ -154,12 +168,13 @@ def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
     base = rows[0]
     print(f"{args.sites} sites, {args.latency_ms:g} ms latency, {args.concurrency} sites in flight"
           f" overall, {os.cpu_count()} cores (simulator in its own process)")
-    header = (f"{'executor':<34} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'sites/s':>8} "
-              f"{'speed vs threads':>16} {'cpu vs threads':>14}")
+    header = (f"{'executor':<34} {'wall s':>7} {'cpu s':>7} {'sim cpu s':>9} {'RSS MB':>7} "
+              f"{'sites/s':>8} {'speed vs threads':>16} {'cpu vs threads':>14}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['contender']:<34} {r['wall']:>7.2f} {r['cpu']:>7.1f} {r['rss_mb']:>7.0f} "
+        print(f"{r['contender']:<34} {r['wall']:>7.2f} {r['cpu']:>7.1f} {r['sim_cpu']:>9.1f} "
+              f"{r['rss_mb']:>7.0f} "
               f"{r['sites'] / r['wall']:>8.0f} {base['wall'] / r['wall']:>15.2f}x "
               f"{r['cpu'] / base['cpu']:>13.2f}x")
     for r in rows:
