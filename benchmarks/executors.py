@@ -14,7 +14,8 @@ Starts the simulator (``edgeshade sim serve``) in its own process, then runs
                           long-lived); its start time is printed separately.
 
 CPU time and peak RSS include every process doing the run (forked children,
-Dask workers measured on the workers themselves); the simulator is excluded.
+Dask workers measured on the workers themselves); the simulator's CPU is shown
+apart (it shares the same cores).
 Prints one table with ratios to ``threads``; ``--json`` writes raw numbers.
 
     python benchmarks/executors.py                       # 2,000 sites, 50 ms
@@ -26,15 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from _sim import Sim  # benchmarks/ is on sys.path when run as a script
 
 
 def _usage(who: int) -> tuple[float, float]:
@@ -45,6 +44,16 @@ def _usage(who: int) -> tuple[float, float]:
 
 def _worker_usage() -> tuple[float, float]:
     return _usage(resource.RUSAGE_SELF)
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds of a running process (Linux /proc), e.g. the simulator's."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -100,43 +109,6 @@ def worker(args: argparse.Namespace) -> dict:
     }
 
 
-class Sim:
-    """The simulator in its own process."""
-
-    def __init__(self, sites: int, latency_ms: float, config_dir: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeshade.cli", "sim", "serve", "--sites", str(sites),
-             "--latency-ms", str(latency_ms), "--seed", "1", "--write-config", config_dir],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.url = None
-        deadline = time.monotonic() + 120
-        lines = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
-                break
-        if not self.url:
-            self.proc.kill()
-            raise RuntimeError("simulator did not start: " + "".join(lines[-5:]))
-
-    def reset(self) -> None:
-        req = urllib.request.Request(self.url + "/_sim/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=30).read()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=["threads", "processes", "dask"], help=argparse.SUPPRESS)
@@ -145,7 +117,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--workers", type=int, default=2, help="processes / Dask workers")
     parser.add_argument("--concurrency", type=int, default=128, help="sites in flight overall")
-    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (best kept)")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
@@ -171,10 +143,13 @@ def main() -> int:
                            "--config", os.path.join(config_dir, "clouds.yaml"),
                            "--workers", str(args.workers), "--concurrency",
                            str(args.concurrency), "--timeout", str(args.timeout)]
+                    sim_cpu = _process_cpu(sim.proc.pid)
                     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+                    sim_cpu = _process_cpu(sim.proc.pid) - sim_cpu
                     if out.returncode != 0:
                         raise RuntimeError(f"{kind} failed: {out.stderr[-2000:]}")
                     res = json.loads(out.stdout.strip().splitlines()[-1])
+                    res["sim_cpu"] = sim_cpu
                     print(f"  {label:<32} {res['wall']:7.2f} s  {res['summary']}",
                           file=sys.stderr)
                     if best is None or res["wall"] < best["wall"]:
@@ -193,12 +168,13 @@ def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
     base = rows[0]
     print(f"{args.sites} sites, {args.latency_ms:g} ms latency, {args.concurrency} sites in flight"
           f" overall, {os.cpu_count()} cores (simulator in its own process)")
-    header = (f"{'executor':<34} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'sites/s':>8} "
-              f"{'speed vs threads':>16} {'cpu vs threads':>14}")
+    header = (f"{'executor':<34} {'wall s':>7} {'cpu s':>7} {'sim cpu s':>9} {'RSS MB':>7} "
+              f"{'sites/s':>8} {'speed vs threads':>16} {'cpu vs threads':>14}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['contender']:<34} {r['wall']:>7.2f} {r['cpu']:>7.1f} {r['rss_mb']:>7.0f} "
+        print(f"{r['contender']:<34} {r['wall']:>7.2f} {r['cpu']:>7.1f} {r['sim_cpu']:>9.1f} "
+              f"{r['rss_mb']:>7.0f} "
               f"{r['sites'] / r['wall']:>8.0f} {base['wall'] / r['wall']:>15.2f}x "
               f"{r['cpu'] / base['cpu']:>13.2f}x")
     for r in rows:

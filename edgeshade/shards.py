@@ -60,9 +60,7 @@ def shard_size(sites: int, workers: int, requested: int | None = None) -> int:
     return max(1, min(DEFAULT_SHARD_SITES, per))
 
 
-def make_shards(
-    fleet: Any, task: Any, params: dict[str, Any], size: int
-) -> list[Shard]:
+def make_shards(fleet: Any, task: Any, params: dict[str, Any], size: int) -> list[Shard]:
     """Cut ``fleet`` into shards of about ``size`` sites, keeping each cloud whole."""
     by_cloud: dict[str, list[int]] = {}
     for index, site in enumerate(fleet.sites):
@@ -74,7 +72,7 @@ def make_shards(
         if current and len(current) + len(indices) > size:
             groups.append(current)
             current = []
-        current = current + indices
+        current.extend(indices)
     if current:
         groups.append(current)
     shards = []

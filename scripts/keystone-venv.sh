@@ -12,12 +12,15 @@ VENV=${KEYSTONE_VENV:-.keystone-venv}
 PYTHON=${PYTHON:-python3}
 KEYSTONE_SPEC=${KEYSTONE_SPEC:-keystone}
 
+MARKER="$VENV/.installed"
 if [ -x "$VENV/bin/keystone-manage" ] && [ -x "$VENV/bin/gunicorn" ] \
-    && "$VENV/bin/python" -c "import keystone.server.wsgi, keystone.common.sql.core" 2>/dev/null; then
+    && [ "$(cat "$MARKER" 2>/dev/null)" = "$KEYSTONE_SPEC gunicorn" ]; then
   exit 0
 fi
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "$KEYSTONE_SPEC" gunicorn
+PYTHONWARNINGS=ignore "$VENV/bin/python" -c "import keystone.server.wsgi, keystone.common.sql.core"
+echo "$KEYSTONE_SPEC gunicorn" >"$MARKER"
 echo "keystone: installed $("$VENV/bin/python" -m pip show keystone 2>/dev/null | sed -n 's/^Version: //p') into $VENV"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +93,8 @@ def real_clouds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClouds
             ks.start()
         for ks in instances:
             ks.wait_ready()
-        for ks in instances:
-            realkeystone.provision(ks)
+        with ThreadPoolExecutor(len(instances)) as pool:  # one API client per instance
+            list(pool.map(realkeystone.provision, instances))
         clouds = RealClouds(
             {ks.name: ks for ks in instances}, base, time.monotonic() - started
         )

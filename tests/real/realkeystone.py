@@ -82,6 +82,17 @@ def _finish(proc: subprocess.Popen[str], what: str) -> None:
         raise RuntimeError(f"keystone-manage {what} failed: {out[-2000:]}")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies (Linux), so a
+    killed pytest never leaves Keystone servers behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -143,6 +154,7 @@ class Keystone:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
         )
         log.close()
 
