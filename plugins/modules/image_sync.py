@@ -206,12 +206,9 @@ sites:
 from ansible_collections.edgeshade.cloud.plugins.module_utils.fleet import (  # noqa: E402
     HAS_EDGESHADE,
     FleetModule,
-    _secure_file,
-    connect_kwargs,
 )
 
 if HAS_EDGESHADE:
-    import edgeshade
     from edgeshade import images
 
 _SYNC_OPTIONS = ("file", "url", "mirror", "fallback", "adopt", "properties", "disk_format",
@@ -241,17 +238,11 @@ class ImageSyncModule(FleetModule):
         required_one_of=[["file", "url"]],
     )
 
-    def _run(self):
+    def call(self, fleet):
         """One library call: edgeshade.images.sync (check mode: its dry run, the plan)."""
         options = {k: self.params[k] for k in _SYNC_OPTIONS if self.params[k] is not None}
         options["properties"] = {k: str(v) for k, v in options.get("properties", {}).items()}
-        with _secure_file(self.params.get("secrets")) as secure_path:
-            fleet = edgeshade.connect(
-                self.params["sites"], **connect_kwargs(self.params, secure_path)
-            )
-            result = images.sync(fleet, self.params["name"], dry_run=self.module.check_mode,
-                                 **options)
-        return self._result(result.to_dict(), result.summary_line(), fleet)
+        return images.sync(fleet, self.params["name"], dry_run=self.module.check_mode, **options)
 
 
 def main():
