@@ -12,7 +12,12 @@ and tasks know nothing about concurrency (that is this module's job):
   shared event; sites not started and in flight end ``cancelled`` and the
   FleetResult is still returned, with ``cancelled=True`` (exit code 130);
 * a **progress** callback ``progress(result, done, total)`` called in the
-  caller's thread as each site finishes.
+  caller's thread as each site finishes;
+* a **stop** event: once set, sites not yet started end ``skipped`` while
+  sites in flight finish — how a rollout's failure budget stops a wave
+  without abandoning half-done work. ``settle(result)`` runs in the worker
+  thread as soon as a site's result is known, before that worker starts
+  another site, so a budget decision there is never late by a site.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 from edgeshade.classify import classify
 from edgeshade.config import FleetConfig, Site
 from edgeshade.connection import Connector, SiteConnection
-from edgeshade.executors import Executor, ThreadExecutor, default_concurrency
+from edgeshade.executors import Executor, ThreadExecutor, default_concurrency, resolve_executor
 from edgeshade.processes import available as processes_available
 from edgeshade.processes import run as run_in_processes
 from edgeshade.results import FleetResult, SiteResult, State
@@ -75,8 +80,10 @@ class Fleet:
         state_dir: str | None = None,
         use_state: bool = True,
         token_cache: bool = False,
-        executor: Executor | None = None,
+        executor: Executor | str | None = None,
         processes: int = 1,
+        scheduler: Any = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.config = config
         self.sites: list[Site] = list(sites)
@@ -86,8 +93,12 @@ class Fleet:
         self.state_dir = state_dir
         self.use_state = use_state
         self.token_cache = token_cache
-        self._executor = executor
+        self.executor_name, self._executor, processes = resolve_executor(executor, processes)
         self.processes = max(1, int(processes)) if processes_available() else 1
+        if self.executor_name == "processes" and self.processes == 1:
+            self.executor_name = "threads"  # one core, or no fork: nothing to split
+        self.scheduler = scheduler
+        self.chunk_size = chunk_size
 
     def __len__(self) -> int:
         return len(self.sites)
@@ -104,8 +115,10 @@ class Fleet:
             "state_dir": self.state_dir,
             "use_state": self.use_state,
             "token_cache": self.token_cache,
-            "executor": self._executor,
+            "executor": self._executor if self._executor is not None else self.executor_name,
             "processes": self.processes,
+            "scheduler": self.scheduler,
+            "chunk_size": self.chunk_size,
         }
 
     def with_sites(self, sites: Iterable[Site], **overrides: Any) -> Fleet:
@@ -126,12 +139,32 @@ class Fleet:
         *,
         progress: ProgressFn | None = None,
         record: bool = True,
+        stop: threading.Event | None = None,
+        settle: Callable[[SiteResult], None] | None = None,
         **params: Any,
     ) -> FleetResult:
         """Run ``task`` on every site; returns results in selection order."""
         fn = get_task(task)
         name = task_name(fn)
-        if self.processes > 1 and len(self.sites) > 1 and self._executor is None:
+        # stop/settle act between sites of one process: a rollout runs its waves on threads.
+        local = stop is not None or settle is not None
+        if not local and self.executor_name == "dask" and self.sites:
+            from edgeshade.dask_executor import run as run_on_dask
+
+            result = run_on_dask(
+                self, fn, name, params, progress,
+                scheduler=self.scheduler or self._executor, chunk_size=self.chunk_size,
+            )
+            if self.use_state and record:
+                with StateStore(self.state_dir) as store:
+                    store.record_run(result)
+            return result
+        if (
+            not local
+            and self.executor_name == "processes"
+            and len(self.sites) > 1
+            and self._executor is None
+        ):
             result = run_in_processes(self, fn, name, params, progress)
             if self.use_state and record:
                 with StateStore(self.state_dir) as store:
@@ -146,7 +179,8 @@ class Fleet:
                 retries=self.retries,
                 subcall_workers=min(512, self.concurrency * 4),
             )
-            result = self._fan_out(name, fn, connector, progress, params)
+            hooks = (stop, settle)
+            result = self._fan_out(name, fn, connector, progress, params, hooks)
             if store is not None and record:
                 store.record_run(result)
             return result
@@ -161,6 +195,7 @@ class Fleet:
         connector: Connector,
         progress: ProgressFn | None,
         params: dict[str, Any],
+        hooks: tuple[threading.Event | None, Callable[[SiteResult], None] | None] = (None, None),
     ) -> FleetResult:
         total = len(self.sites)
         results: list[SiteResult | None] = [None] * total
@@ -187,7 +222,7 @@ class Fleet:
         try:
             for index, site in enumerate(self.sites):
                 fut = executor.submit(
-                    self._run_site, index, site, fn, params, connector, cancel, started
+                    self._run_site, index, site, fn, params, connector, cancel, started, hooks
                 )
                 futures[fut] = index
                 fut.add_done_callback(finished.put)
@@ -216,6 +251,8 @@ class Fleet:
                                 self.sites[index],
                                 State.TIMED_OUT,
                                 f"no result within the {self.timeout:g} s deadline",
+                                hint="the site kept a call open past its deadline; "
+                                "raise --timeout if it is only slow",
                                 elapsed=now - began,
                             ),
                         )
@@ -256,11 +293,15 @@ class Fleet:
         connector: Connector,
         cancel: threading.Event,
         started: dict[int, float],
+        hooks: tuple[threading.Event | None, Callable[[SiteResult], None] | None] = (None, None),
     ) -> SiteResult:
-        began = time.monotonic()
-        started[index] = began
+        stop, settle = hooks
         if cancel.is_set():
             return SiteResult.make(site, State.CANCELLED, "cancelled before start")
+        if stop is not None and stop.is_set():
+            return SiteResult.make(site, State.SKIPPED, "not started: the run was stopped")
+        began = time.monotonic()
+        started[index] = began
         deadline = began + self.timeout
         conn: SiteConnection | None = None
         try:
@@ -281,6 +322,8 @@ class Fleet:
             site, state, reason, hint=hint, elapsed=time.monotonic() - began, data=data
         )
         result.requests = len(conn.session.calls) if conn is not None else 0
+        if settle is not None:
+            settle(result)
         return result
 
 
@@ -294,8 +337,11 @@ def connect(
     """Load clouds.yaml (+ secure.yaml) once and select sites.
 
     ``settings`` are :class:`Fleet` keywords: ``concurrency``, ``timeout``,
-    ``retries``, ``state_dir``, ``use_state``, ``token_cache``, ``executor``,
-    ``processes`` (local processes sharing the sites: use every core).
+    ``retries``, ``state_dir``, ``use_state``, ``token_cache``, ``executor``
+    (``"threads"``, ``"processes"``, ``"dask"``, an executor object or a
+    ``distributed.Client``), ``processes`` (local processes sharing the sites:
+    use every core), ``scheduler`` (Dask scheduler address; default
+    ``$EDGESHADE_DASK_SCHEDULER``) and ``chunk_size`` (sites per Dask shard).
     """
     config = FleetConfig(config_file, secure_file)
     return Fleet(config, config.select(selectors), **settings)

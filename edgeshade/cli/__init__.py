@@ -22,6 +22,7 @@ from edgeshade.cli._common import EXIT_USAGE, main_group
 from edgeshade.cli.clouds import clouds_command
 from edgeshade.cli.exporter import exporter_command
 from edgeshade.cli.history import changes_command, history_command
+from edgeshade.cli.image import image_group
 from edgeshade.cli.report import report_command
 from edgeshade.cli.sim import demo_command, sim_group
 from edgeshade.cli.status import status_command
@@ -34,6 +35,7 @@ main_group.add_command(report_command)
 main_group.add_command(exporter_command)
 main_group.add_command(history_command)
 main_group.add_command(changes_command)
+main_group.add_command(image_group)
 
 
 def main(argv: list[str] | None = None) -> int:

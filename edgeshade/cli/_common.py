@@ -34,6 +34,8 @@ class CliState:
     use_state: bool = True
     token_cache: bool = False
     processes: int = 1
+    executor: str | None = None
+    scheduler: str | None = None
     debug: bool = False
     http_debug: bool = False
     redactor: logs.RedactingFilter | None = None
@@ -165,6 +167,20 @@ def merged(
 )
 @click.option("--processes", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local processes sharing the sites (use every core on big fleets).")
+@click.option(
+    "--executor",
+    type=click.Choice(["threads", "processes", "dask"]),
+    default=None,
+    help="Where sites run: threads (default), processes (every local core; --processes N), "
+    "dask (a Dask cluster; --scheduler).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Dask scheduler, e.g. tcp://10.0.0.5:8786 [default: $EDGESHADE_DASK_SCHEDULER]; "
+    "implies --executor dask.",
+)
 @click.option("--debug", is_flag=True, help="Log every call with its timing (stderr).")
 @click.option(
     "--http-debug", is_flag=True, help="Log every HTTP exchange, secrets redacted (stderr)."
@@ -186,6 +202,8 @@ def main_group(
     no_state: bool,
     token_cache: bool,
     processes: int,
+    executor: str | None,
+    scheduler: str | None,
     debug: bool,
     http_debug: bool,
 ) -> None:
@@ -204,6 +222,8 @@ def main_group(
         use_state=not no_state,
         token_cache=token_cache,
         processes=processes,
+        executor=executor,
+        scheduler=scheduler,
         debug=debug,
         http_debug=http_debug,
         redactor=redactor,
@@ -238,6 +258,11 @@ def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any
     """A Fleet with the global options (config loaded and sites selected unless given)."""
     from edgeshade.fleet import Fleet
 
+    executor = state.executor or ("dask" if state.scheduler else None)
+    if executor in ("threads", "dask") and state.processes > 1:
+        fail(f"--processes {state.processes} needs --executor processes (not {executor})")
+    if state.scheduler and executor != "dask":
+        fail(f"--scheduler is for --executor dask (not {executor})")
     config = config if config is not None else state.load_config()
     sites = sites if sites is not None else config.select(state.clouds or ["all"])
     return Fleet(
@@ -250,6 +275,8 @@ def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any
         use_state=state.use_state,
         token_cache=state.token_cache,
         processes=state.processes,
+        executor=executor,
+        scheduler=state.scheduler,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeshade.sim.services import compute, identity, image, network, volume
+from edgeshade.sim.services import image_transfer as _image_transfer  # noqa: F401 - routes
 
 #: URL segment -> the module serving it.
 SERVICES = {
