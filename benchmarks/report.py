@@ -107,7 +107,9 @@ def add_history(result, state_dir: str, runs: int) -> None:
         record_details(store, result, status.columns)  # what the CLI keeps for --cached
 
 
-def chromium_times(path: str, repeat: int, n_sites: int) -> dict[str, float]:
+def chromium_times(
+    path: str, repeat: int, n_sites: int, screenshot: str | None = None
+) -> dict[str, float]:
     from chromium_helper import available, chromium_page, wait_until
 
     reason = available()
@@ -132,6 +134,8 @@ def chromium_times(path: str, repeat: int, n_sites: int) -> dict[str, float]:
             page.click("#map .t >> nth=0")
             wait_until(page, "document.body.classList.contains('detail')")
             clicked.append(time.perf_counter() - t0)
+            if screenshot:
+                page.screenshot(path=screenshot)
     return {
         "render": statistics.median(rendered),
         "render_max": max(rendered),
@@ -147,6 +151,7 @@ def main() -> int:
     parser.add_argument("--history", type=int, default=29, help="extra recorded runs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", metavar="FILE", help="copy the report here")
+    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the page")
     parser.add_argument("--json", metavar="FILE", help="write the numbers as JSON")
     parser.add_argument("--results", metavar="FILE",
                         help="reuse the status run saved here (saved after a run if missing)")
@@ -209,7 +214,7 @@ def main() -> int:
         if args.keep:
             write_report(args.keep, html)
         print(f"chromium: opening {len(html) / 1e6:.1f} MB ...", file=sys.stderr)
-        browser = chromium_times(path, args.repeat, len(sites))
+        browser = chromium_times(path, args.repeat, len(sites), args.screenshot)
 
     base = rows[0][1]
     print(f"\nHTML report, {len(sites)} sites ({result.summary_line()}); status run itself "

@@ -64,8 +64,13 @@ def status_command(
     except TaskError as exc:
         fail(str(exc))
     if watch_interval is not None:
+        import sys
+
         from edgeshade.cli.watch import watch
         from edgeshade.output import pick_columns
+
+        if not sys.stdout.isatty():
+            fail("--watch redraws a terminal; stdout is not one (use -f json in a loop instead)")
 
         try:
             shown = pick_columns(status.columns, state.columns)

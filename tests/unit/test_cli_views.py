@@ -1,4 +1,4 @@
-"""`edgeshade history` / `changes` / `report --cached` over a state store built by real runs."""
+"""CLI of the fleet views: history, changes, report --cached, refused formats, --watch."""
 
 from __future__ import annotations
 
@@ -78,3 +78,8 @@ def test_prometheus_format_is_refused_where_it_has_no_meaning(tmp_path, capsys,
     assert "table, json or yaml" in capsys.readouterr().err
     record(str(tmp_path / "st"), {"a": "ok"})
     assert main(["--state-dir", str(tmp_path / "st"), "-f", "prometheus", "history", "a"]) == 3
+
+
+def test_watch_needs_a_terminal(fleet_files, capsys) -> None:
+    assert main(["--os-config-file", fleet_files[0], "status", "--watch", "5"]) == 3
+    assert "--watch redraws a terminal" in capsys.readouterr().err
