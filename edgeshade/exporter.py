@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from edgeshade.metrics import FAILED_STATES, Snapshot, SnapshotCollector
-from edgeshade.results import FleetResult, State, worst
+from edgeshade.results import FleetResult, SiteResult, State, worst
 from edgeshade.state import StateStore
 
 __all__ = ["Exporter"]
@@ -68,7 +68,7 @@ class Exporter:
         self.collector = SnapshotCollector()
         self.failures: dict[str, int] = {}
         self.shown: dict[str, str] = {}
-        self.health: dict[str, str] = {}
+        self.health: dict[str, tuple[str, str]] = {}  # last full audit: state, reason
         self.last_success: dict[str, float] = {}
         self.audits: dict[str, tuple[int, float, float]] = {}
         self._seed_from_store()
@@ -100,10 +100,11 @@ class Exporter:
         store = self._store()
         if store is not None and not result.cancelled:
             with store:
+                recorded = result if kind == "full" else self._as_recorded(result)
                 if kind == "full" or changed:
-                    store.record_run(result)
+                    store.record_run(recorded)
                 else:
-                    store.note_site_states(result)
+                    store.note_site_states(recorded)
         count = self.audits.get(kind, (0, 0.0, 0.0))[0] + 1
         self.audits[kind] = (count, result.elapsed, now)
         self.collector.update(self.snapshot(result.task, result.elapsed, now))
@@ -125,12 +126,27 @@ class Exporter:
                 self.failures[r.site] = 0
                 self.last_success[r.site] = now
                 if kind == "full":
-                    self.health[r.site] = r.state
+                    self.health[r.site] = (r.state, r.reason)
                     self.shown[r.site] = r.state
                 else:
-                    self.shown[r.site] = worst([r.state, self.health.get(r.site, State.OK)])
+                    health = self.health.get(r.site, (State.OK, ""))[0]
+                    self.shown[r.site] = worst([r.state, health])
             changed = changed or self.shown[r.site] != before
         return changed
+
+    def _as_recorded(self, result: FleetResult) -> FleetResult:
+        """A cheap audit as the store should keep it: a site that answered keeps the worse
+        state (and reason) of its last full audit, so history shows no false recovery;
+        failed contacts stay as they are, so the store counts them."""
+        sites = []
+        for r in result:
+            health = self.health.get(r.site)
+            if health is not None and r.state not in FAILED_STATES and r.state not in (
+                State.CANCELLED, State.SKIPPED
+            ) and worst([r.state, health[0]]) != r.state:
+                r = SiteResult(r, state=str(health[0]), reason=health[1])
+            sites.append(r)
+        return FleetResult(result.task, sites, elapsed=result.elapsed, cancelled=result.cancelled)
 
     def snapshot(self, task: str, elapsed: float, finished: float) -> Snapshot:
         rows = []

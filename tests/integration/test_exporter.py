@@ -129,3 +129,24 @@ def test_sticky_online_until_consecutive_failures(sim, tmp_path) -> None:
     # A restarted exporter starts from the stored counts and states.
     again = Exporter(connected, offline_after=3)
     assert again.failures[healthy] == 3 and again.shown[healthy] == "unreachable"
+
+
+def test_cheap_audits_never_record_a_false_recovery(sim, tmp_path) -> None:
+    """A site a full audit found critical stays critical in the store through cheap audits."""
+    fleet, _server, clouds = sim
+    connected = edgeshade.connect("all", config_file=clouds, timeout=3,
+                                  state_dir=str(tmp_path / "state"))
+    exporter = Exporter(connected, offline_after=2)
+    exporter.audit("full")
+    (broken,) = [s for s in fleet.sites if (f := fleet.fault_of(s)) and f.kind == "500"]
+    assert exporter.shown[broken] == "critical"
+    exporter.audit("cheap")  # nothing changed: last-known state only
+    healthy = next(s.name for s in connected.sites if fleet.fault_of(s.name) is None)
+    exporter.shown.pop(healthy)  # a site shown for the first time: this audit is recorded
+    exporter.audit("cheap")
+    with StateStore(tmp_path / "state") as store:
+        known = store.last_known([broken])[broken]
+        runs = site_history(store, broken, every_run=True)
+    assert known["state"] == "critical" and "HTTP 500" in known["reason"]
+    assert [r["state"] for r in runs] == ["critical", "critical"]
+    assert exporter.shown[broken] == "critical"
