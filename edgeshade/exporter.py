@@ -16,7 +16,9 @@ milliseconds however large the fleet.
 Every audit updates the state store's last-known state and failure count;
 full audits, and cheap audits in which some site's shown state changed, are
 recorded as runs in the bounded history, so ``edgeshade changes`` sees every
-transition without cheap audits pushing older runs out.
+transition without cheap audits pushing older runs out. A cheap audit is stored
+with the worse state (and reason) of the site's last full audit, so the store
+never shows a recovery that only means "not checked this time".
 """
 
 from __future__ import annotations
