@@ -104,24 +104,56 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Above this many rows a terminal gets the plain table too: rich lays out every
+#: cell of a 10,000-row table (tens of seconds) for a view nobody scrolls.
+RICH_MAX_ROWS = 2000
+
+
+def _cells(result: FleetResult, columns: dict[str, Column]) -> list[list[str]]:
+    rows = []
+    for r in result.worst_first():
+        row = []
+        for fn in columns.values():
+            value = fn(r)
+            row.append("" if value is None else " ".join(str(value).split()))
+        rows.append(row)
+    return rows
+
+
+def _render_plain(result: FleetResult, columns: dict[str, Column], stream: TextIO) -> None:
+    """One line per site, never folded or cut, so grep/awk see whole reasons."""
+    headers = list(columns)
+    rows = _cells(result, columns)
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(headers), "-+-".join("-" * w for w in widths)]
+    out.extend(line(row) for row in rows)
+    out.append(result.summary_line())
+    stream.write("\n".join(out) + "\n")
+
+
 def _render_table(result: FleetResult, columns: dict[str, Column], stream: TextIO) -> None:
+    tty = stream.isatty()
+    if not tty or len(result) > RICH_MAX_ROWS:
+        _render_plain(result, columns, stream)
+        return
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    tty = stream.isatty()
-    console = Console(file=stream, width=None if tty else 250, no_color=not tty, soft_wrap=False)
-    table = Table(box=box.SIMPLE_HEAD if tty else box.ASCII2, show_edge=False, pad_edge=False)
+    console = Console(file=stream, soft_wrap=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for header in columns:
         table.add_column(header, overflow="fold" if header == "Reason" else "ellipsis")
-    for r in result.worst_first():
-        cells = []
-        for header, fn in columns.items():
-            value = fn(r)
-            text = "" if value is None else str(value)
-            style = _STATE_STYLE.get(text, "") if header == "State" and tty else ""
-            cells.append(Text(text, style=style))
+    for row in _cells(result, columns):
+        cells = [
+            Text(text, style=_STATE_STYLE.get(text, "") if header == "State" else "")
+            for header, text in zip(columns, row, strict=True)
+        ]
         table.add_row(*cells)
     console.print(table, highlight=False)
     console.print(result.summary_line(), markup=False, highlight=False)

@@ -91,3 +91,24 @@ def test_table_with_columns_shows_only_those(result) -> None:
     header = lines[0]
     assert "Site" in header and "State" in header and "Reason" not in header
     assert not any("is critical" in line for line in lines)
+
+
+def test_plain_table_keeps_whole_reasons_one_line_per_site() -> None:
+    import io
+    import types
+
+    from edgeshade.output import render
+    from edgeshade.results import FleetResult, SiteResult
+
+    long_reason = "nova-compute down on edge-host-0001, edge-host-0002 " + "x" * 300
+    sites = [
+        SiteResult.make(types.SimpleNamespace(name=f"s{i}", cloud=f"s{i}", region="R"),
+                        "critical" if i == 3 else "ok", long_reason if i == 3 else "")
+        for i in range(5)
+    ]
+    buf = io.StringIO()
+    render(FleetResult("status", sites, elapsed=1.0), "table", stream=buf)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2 + 5 + 1  # header, rule, one line per site, summary
+    assert lines[2].startswith("s3 ") and lines[2].endswith(long_reason)
+    assert lines[-1].startswith("5 sites: 4 ok, 1 critical")
