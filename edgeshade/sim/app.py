@@ -97,6 +97,9 @@ class SimApp:
         """Zero the counters and the ``flaky`` budgets: a rehearsal starts afresh."""
         self.stats.reset()
         self._flaky.clear()
+        from edgeshade.sim.config_state import reset_object_bytes
+
+        reset_object_bytes(self.fleet)
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         parts = request.path.split("/")
@@ -260,6 +263,9 @@ class SimApp:
         snap["tokens"] = len(self.tokens)
         snap["hanging"] = self.hanging
         snap["sites_generated"] = self.fleet.generated()
+        from edgeshade.sim.config_state import object_bytes
+
+        snap["object_bytes_in"] = object_bytes(self.fleet)
         return snap
 
 

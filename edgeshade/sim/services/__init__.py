@@ -12,7 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from edgeshade.sim.services import compute, identity, image, network, volume
+from edgeshade.sim.services import (
+    compute,
+    compute_admin,
+    identity,
+    identity_admin,
+    image,
+    image_admin,
+    network,
+    network_admin,
+    object_store,
+    volume,
+)
+
+_ADMIN_ROUTES = (compute_admin, identity_admin, image_admin, network_admin)  # registered
 
 #: URL segment -> the module serving it.
 SERVICES = {
@@ -21,6 +34,7 @@ SERVICES = {
     "network": network,
     "volume": volume,
     "image": image,
+    "object-store": object_store,
 }
 
 #: URL segment -> the service's error body format.

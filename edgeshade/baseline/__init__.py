@@ -1,0 +1,1 @@
+"""Configuration baselines (see edgeshade.baseline.api)."""
