@@ -306,7 +306,11 @@ def _cached_status(fleet: Fleet, base: Baseline, configs: Mapping[str, SiteConfi
         if seen is not None:
             data.update(last_known=seen.status, last_checked=seen.at,
                         age=_age(now - seen.at), differences=seen.differences)
-        if seen is None and app is None:
+        queued = pending.get(site.name)
+        if queued is not None and applied_hash != cfg.hash:
+            status_, state = "behind", State.WARNING
+            reason = f"version {queued.version} queued (deferred: site not reachable)"
+        elif seen is None and app is None:
             status_, state, reason = "unknown", State.SKIPPED, "never checked"
         elif seen is not None and seen.hash == cfg.hash:
             status_ = seen.status
