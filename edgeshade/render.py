@@ -103,6 +103,7 @@ def _compose(text: str, path: str) -> Any:
     """YAML -> plain data, templated strings as :class:`_Scalar` (keeps their line)."""
     try:
         loader = _SafeLoader(text)
+        loader.name = path
         try:
             node = loader.get_single_node()
             if node is None:
@@ -126,6 +127,11 @@ def _build(loader: Any, node: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # {{ x }} unquoted: a flow mapping
+                raise BaselineError(
+                    f"{loader.name}:{key_node.start_mark.line + 1}: a key that is not a plain "
+                    "value; quote Jinja expressions (\"{{ site.name }}\")"
+                )
             key = loader.construct_object(key_node, deep=True)
             out[str(key)] = _build(loader, value_node)
         out["__line__"] = node.start_mark.line + 1  # removed by the schema check

@@ -1,0 +1,168 @@
+"""Baselines on a small mixed fleet (multi-region core clouds + edge clouds): the full
+example baseline, secrets, dry run, prune, bad baselines and configuration bundles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import edgeshade
+from edgeshade.baseline import api, bundle
+from edgeshade.cli import main
+from edgeshade.sim import SimFleet, SimServer
+from edgeshade.sim.config_state import identity_state
+
+pytestmark = pytest.mark.timeout(180)
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = str(REPO / "examples" / "baseline.yaml")
+SECRET = "agent-s3cret-value-9f2"
+
+
+def _write_config(server: SimServer, directory: Path) -> str:
+    clouds, secure = server.write_config(str(directory))
+    doc = yaml.safe_load(Path(clouds).read_text())
+    for i, cloud in enumerate(doc["clouds"].values()):
+        cloud.setdefault("edgeshade", {})["vars"] = {"mgmt_cidr": f"10.9.{i}.0/24",
+                                                     "agent_port": 8000 + i}
+    Path(clouds).write_text(yaml.safe_dump(doc))
+    sdoc = yaml.safe_load(Path(secure).read_text())
+    sdoc["edgeshade"] = {"secrets": {"agent_password": SECRET}}
+    Path(secure).write_text(yaml.safe_dump(sdoc))
+    return clouds
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("config12")
+    sim = SimFleet(sites=12, seed=9)
+    with SimServer(sim) as server:
+        clouds = _write_config(server, tmp / "config")
+        yield {"sim": sim, "server": server, "clouds": clouds, "state": str(tmp / "state"),
+               "tmp": tmp}
+
+
+def _fleet(small: dict[str, Any], selector: str = "all") -> edgeshade.Fleet:
+    return edgeshade.connect(selector, config_file=small["clouds"], state_dir=small["state"],
+                             timeout=30)
+
+
+def _cli(small: dict[str, Any], *args: str) -> int:
+    return main(["--os-config-file", small["clouds"], "--state-dir", small["state"], *args])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("resources:\n  flavors:\n    - {name: '{{ site.name ', vcpus: 1, ram: 1, disk: 1}\n",
+         "bad.yaml:3: Jinja syntax error"),
+        ("resources:\n  flavours: []\n", "bad.yaml:2: unknown resource type 'flavours'"),
+        ("resources:\n  subnets:\n    - {name: s, network: n, cidr: '{{ site.vars.nope }}'}\n",
+         "bad.yaml:3: site 'core-a/RegionOne': undefined site value 'site.vars.nope'"),
+    ],
+)
+def test_bad_baseline_is_one_line_and_contacts_nobody(small: dict[str, Any], capsys: Any,
+                                                      text: str, message: str) -> None:
+    bad = small["tmp"] / "bad.yaml"
+    bad.write_text(text)
+    small["server"].reset_stats()
+    code = _cli(small, "config", "apply", str(bad))
+    err = capsys.readouterr().err.strip()
+    assert code == 3
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert small["server"].stats()["total"] == 0
+
+
+def test_dry_run_plans_and_changes_nothing(small: dict[str, Any], capsys: Any) -> None:
+    small["server"].reset_stats()
+    assert _cli(small, "-f", "json", "config", "apply", "--dry-run", EXAMPLE) == 0
+    out = json.loads(capsys.readouterr().out)
+    methods = {k.split()[0] for k in small["server"].stats()["by_kind"]}
+    assert methods <= {"GET", "POST"}  # POST: token requests only
+    assert small["server"].stats()["by_kind"].get("POST identity /v3/auth/tokens")
+    assert all(s["data"]["changed"] for s in out["sites"])
+    owner = next(s for s in out["sites"] if s["site"] == "core-a/RegionOne")
+    other = next(s for s in out["sites"] if s["site"] == "core-a/RegionTwo")
+    assert "users/edge-agent: missing" in [c["text"] for c in owner["data"]["changes"]]
+    assert not [c for c in other["data"]["changes"] if c["type"] == "users"]
+
+
+def test_example_baseline_converges_mixed_fleet(small: dict[str, Any], capsys: Any) -> None:
+    assert _cli(small, "-f", "json", "config", "apply", EXAMPLE) == 0
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    result = json.loads(out)
+    assert {s["state"] for s in result["sites"]} == {"ok"}
+    # every region of a cloud shares one Keystone: the user exists once, with the secret
+    ks = identity_state(small["sim"], "core-a")
+    assert [u["name"] for u in ks.users.values()].count("edge-agent") == 1
+    import hashlib
+
+    agent = next(u for u in ks.users.values() if u["name"] == "edge-agent")
+    assert ks.passwords[agent["id"]] == hashlib.sha256(SECRET.encode()).hexdigest()
+    assert agent["email"] == "agent+core-a/RegionOne@example.com"
+    # the secret is nowhere on disk: state.db (journal, pending, versions), WAL
+    for path in Path(small["state"]).rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert _cli(small, "config", "status", EXAMPLE) == 0
+    assert "12 sites: 12 ok" in capsys.readouterr().out
+    again = api.apply(_fleet(small), EXAMPLE)
+    assert {r.data.applied for r in again} == {0}
+
+
+def test_prune_deletes_extras_only_when_asked(small: dict[str, Any]) -> None:
+    site = "edge-00003"
+    _fleet(small, site).run(
+        lambda conn, s: {"id": conn.cloud.compute.create_flavor(
+            name="stray", vcpus=1, ram=512, disk=1).id}, record=False)
+    plain = small["tmp"] / "plain.yaml"
+    plain.write_text("name: prune-test\nresources:\n  flavors:\n"
+                     "    - {name: e1.small, vcpus: 1, ram: 2048, disk: 20}\n")
+    assert api.diff(_fleet(small, site), str(plain))[site].data.differences == 0
+    pruning = small["tmp"] / "prune.yaml"
+    pruning.write_text(plain.read_text().replace("name: prune-test",
+                                                 "name: prune-test\nprune: true"))
+    texts = [c["text"] for c in api.diff(_fleet(small, site), str(pruning))[site].data.changes]
+    assert "flavors/stray: extra (prune)" in texts
+    assert "flavors/m1.tiny: extra (prune)" in texts  # prune means every unlisted flavor
+    api.apply(_fleet(small, site), str(pruning))
+    names = {f.name for f in small["sim"].contents(site).flavors}
+    assert names == {"e1.small"}
+
+
+def test_bundle_push_sends_nothing_when_unchanged(small: dict[str, Any], capsys: Any) -> None:
+    template = small["tmp"] / "agent.conf.j2"
+    template.write_text("[agent]\nsite = {{ site.name }}\nport = {{ site.vars.agent_port }}\n"
+                        "password = {{ secret('agent_password') }}\n")
+    server = small["server"]
+    server.reset_stats()
+    first = bundle.push(_fleet(small), str(template))
+    assert {r.data.uploaded for r in first} == {1}
+    sent = server.stats()["object_bytes_in"]
+    assert sent == sum(r.data.bytes_sent for r in first) > 0
+    obj = small["sim"]  # the site's object holds its own rendering
+    from edgeshade.sim.config_state import site_state
+
+    data = site_state(obj, "edge-00002").objects["edgeshade-config"]["agent.conf"]["data"]
+    assert b"site = edge-00002\n" in data and SECRET.encode() in data
+
+    server.reset_stats()
+    assert _cli(small, "-f", "json", "config", "push", str(template)) == 0
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    second = json.loads(out)
+    assert {s["data"]["unchanged"] for s in second["sites"]} == {1}
+    assert server.stats()["object_bytes_in"] == 0
+    assert not [k for k in server.stats()["by_kind"] if k.startswith("PUT")]
+
+    doc = yaml.safe_load(Path(small["clouds"]).read_text())
+    doc["clouds"]["edge-00004"]["edgeshade"]["vars"]["agent_port"] = 9999
+    Path(small["clouds"]).write_text(yaml.safe_dump(doc))
+    third = bundle.push(_fleet(small), str(template))
+    assert [r.site for r in third if r.data.uploaded] == ["edge-00004"]
