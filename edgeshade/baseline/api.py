@@ -184,10 +184,10 @@ def _record_checks(fleet: Fleet, base: Baseline, configs: Mapping[str, SiteConfi
     for r in result:
         if r.state in _NO_CONTACT or "differences" not in r.data:
             continue
-        if after_apply:
-            ok = r.state == State.OK
-            status = "in_sync" if ok else "drifted"
-            diffs = 0 if ok else r.data.get("differences")
+        if after_apply:  # only a site that ended converged is known to be in sync
+            if r.state != State.OK:
+                continue
+            status, diffs = "in_sync", 0
         else:
             diffs = r.data.get("differences") or 0
             status = "in_sync" if not diffs else r.data.get("status") or "drifted"
