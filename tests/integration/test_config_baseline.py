@@ -107,6 +107,15 @@ def test_offline_after_two_failed_contacts_with_cached_view(world: dict[str, Any
         assert r.data.status == "unknown"
         assert r.data.contact == "offline" and r.data.failures == 2
     assert api.status(fleet(world), BASELINE, cached=True)[down[6]].data.contact == "unreachable"
+    # replaying while the sites are still down backs off: nothing is due right after
+    tried = api.sync(fleet(world))
+    assert sorted(r.site for r in tried) == sorted(down)
+    assert {r.state for r in tried} == {"unreachable"}
+    with Journal.open(world["state"]) as journal:
+        queued = journal.pending("config:fleet-test")
+        assert {p.attempts for p in queued} == {1}
+        assert journal.due("config:fleet-test") == []
+    assert len(api.sync(fleet(world))) == 0
 
 
 def test_sync_replays_deferred_sites_once(world: dict[str, Any], capsys: Any) -> None:
@@ -115,7 +124,7 @@ def test_sync_replays_deferred_sites_once(world: dict[str, Any], capsys: Any) ->
         sim.set_faults(site, "")
     server.reset_stats()
     code = main(["--os-config-file", world["clouds"], "--state-dir", world["state"],
-                 "-f", "json", "sync"])
+                 "-f", "json", "sync", "--force"])  # --force: the backoff has not expired
     out = yaml.safe_load(capsys.readouterr().out)
     assert code == 0
     assert sorted(s["site"] for s in out["sites"]) == sorted(down)

@@ -116,6 +116,21 @@ def test_example_baseline_converges_mixed_fleet(small: dict[str, Any], capsys: A
     assert {r.data.applied for r in again} == {0}
 
 
+def test_unreachable_site_keeps_last_known_status_with_age(small: dict[str, Any]) -> None:
+    site = "edge-00005"
+    small["sim"].set_faults(site, "refused")
+    try:
+        first = api.status(_fleet(small, site), EXAMPLE)[site]
+        second = api.status(_fleet(small, site), EXAMPLE)[site]
+    finally:
+        small["sim"].set_faults(site, "")
+    assert first.state == "unreachable" and first.data.status == "unknown"
+    assert first.data.contact == "unreachable" and second.data.contact == "offline"
+    assert second.data.last_known == "in_sync"
+    assert second.data.age.endswith("s") or second.data.age.endswith("m")
+    assert api.status(_fleet(small, site), EXAMPLE)[site].data.contact == "online"
+
+
 def test_prune_deletes_extras_only_when_asked(small: dict[str, Any]) -> None:
     site = "edge-00003"
     _fleet(small, site).run(
