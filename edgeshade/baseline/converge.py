@@ -14,7 +14,7 @@ from ``secrets`` at the moment a call needs them and go nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from edgeshade.baseline.resources import Actual, Change, _rule_key
@@ -23,7 +23,6 @@ from edgeshade.errors import SiteError
 from edgeshade.render import SecretRef
 
 _ORDER = {kind: i for i, kind in enumerate(TYPES)}
-StepFn = Callable[[Change], Any]  # context manager factory: journal step per change
 
 
 def ordered(changes: list[Change]) -> list[Change]:

@@ -75,14 +75,19 @@ def _show(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """Output-safe data: a secret shows as ``secret('name')``, never as a value."""
     if isinstance(value, SecretRef):
         return repr(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return value
 
 
 # -- reading a site ------------------------------------------------------------------------
 
-#: Type -> the reads it needs: (key, service, path, params, headers).
+#: Type -> the reads it needs (keys of ``_CALLS``).
 _READS: dict[str, tuple[str, ...]] = {
     "projects": ("projects",),
     "users": ("users", "projects"),
@@ -96,6 +101,7 @@ _READS: dict[str, tuple[str, ...]] = {
     "security_groups": ("security_groups",),
     "image_properties": ("images",),
 }
+#: Read -> (service, path, query, headers, list field of the answer).
 _CALLS: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, str] | None, str]] = {
     "projects": ("identity", "/v3/projects", None, None, "projects"),
     "users": ("identity", "/v3/users", None, None, "users"),

@@ -90,6 +90,12 @@ def test_dry_run_plans_and_changes_nothing(small: dict[str, Any], capsys: Any) -
     other = next(s for s in out["sites"] if s["site"] == "core-a/RegionTwo")
     assert "users/edge-agent: missing" in [c["text"] for c in owner["data"]["changes"]]
     assert not [c for c in other["data"]["changes"] if c["type"] == "users"]
+    # the plan names the secret, never its value, in every format
+    assert _cli(small, "-f", "yaml", "-C", "edge-00001", "config", "apply", "--dry-run",
+                EXAMPLE) == 0
+    text = capsys.readouterr().out
+    assert "secret('agent_password')" in text and SECRET not in text
+    assert yaml.safe_load(text)["sites"][0]["data"]["changed"] is True
 
 
 def test_example_baseline_converges_mixed_fleet(small: dict[str, Any], capsys: Any) -> None:
