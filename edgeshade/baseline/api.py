@@ -154,6 +154,7 @@ def apply(
         raise ConfigError("config apply needs the state store (journal, versions): "
                           "drop --no-state")
     with Journal.open(fleet.state_dir) as journal, journal.lock(base.op):
+        close_interrupted(journal, base.op)
         applied = journal.site_versions(base.op)
         result = Rollout(fleet, policy).run(
             config_apply, progress=progress, baseline=base, configs=configs, journal=journal,
@@ -168,6 +169,19 @@ def apply(
         journal.store.record_run(result)
         _record_checks(fleet, base, configs, result, store=journal.store, after_apply=True)
     return result
+
+
+def close_interrupted(journal: Journal, op: str) -> int:
+    """Close steps a crashed run left open (we hold the writer lock, so nobody runs them).
+
+    Converging is a diff against what the site has now, so nothing needs undoing:
+    the next apply or sync reads the site again and does only what is still missing.
+    """
+    stale = journal.open_steps(op)
+    for step in stale:
+        journal.end(step.id, error="interrupted: the run ended before this step finished; "
+                                   "the site is read again on the next apply or sync")
+    return len(stale)
 
 
 def _payload(base: Baseline, cfg: SiteConfig) -> dict[str, Any]:
@@ -368,6 +382,7 @@ def sync(fleet: Fleet, *, force: bool = False, progress: ProgressFn | None = Non
                     results.append(SiteResult.make(site, State.ERROR, str(exc)))
                 continue
             with journal.lock(op):
+                close_interrupted(journal, op)
                 applied = journal.site_versions(op)
                 run = sub.run(config_apply, progress=progress, record=False, baseline=base,
                               configs=configs, journal=journal,

@@ -14,8 +14,9 @@ import yaml
 import edgeshade
 from edgeshade.baseline import api, bundle
 from edgeshade.cli import main
+from edgeshade.journal import Journal
 from edgeshade.sim import SimFleet, SimServer
-from edgeshade.sim.config_state import identity_state
+from edgeshade.sim.config_state import identity_state, site_state
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -168,8 +169,6 @@ def test_bundle_push_sends_nothing_when_unchanged(small: dict[str, Any], capsys:
     sent = server.stats()["object_bytes_in"]
     assert sent == sum(r.data.bytes_sent for r in first) > 0
     obj = small["sim"]  # the site's object holds its own rendering
-    from edgeshade.sim.config_state import site_state
-
     data = site_state(obj, "edge-00002").objects["edgeshade-config"]["agent.conf"]["data"]
     assert b"site = edge-00002\n" in data and SECRET.encode() in data
 
@@ -187,3 +186,35 @@ def test_bundle_push_sends_nothing_when_unchanged(small: dict[str, Any], capsys:
     Path(small["clouds"]).write_text(yaml.safe_dump(doc))
     third = bundle.push(_fleet(small), str(template))
     assert [r.site for r in third if r.data.uploaded] == ["edge-00004"]
+
+
+def test_offline_site_gets_the_newest_version_only(small: dict[str, Any]) -> None:
+    site = "edge-00006"
+    path = small["tmp"] / "versions.yaml"
+    path.write_text("name: versions\nresources:\n  keypairs:\n"
+                    "    - {name: v, public_key: 'ssh-ed25519 AAAA one'}\n")
+    small["sim"].set_faults(site, "refused")
+    try:
+        first = api.apply(_fleet(small, site), str(path))
+        assert first[site].state == "deferred" and first[site].data == {}
+        path.write_text(path.read_text().replace("one", "two"))
+        second = api.apply(_fleet(small, site), str(path))
+        assert second[site].state == "deferred"
+    finally:
+        small["sim"].set_faults(site, "")
+    with Journal.open(small["state"]) as journal:
+        assert [(p.site, p.version) for p in journal.pending("config:versions")] == [(site, "2")]
+        # a crash left a step open: the next run closes it (and re-reads the site)
+        journal.begin("config:versions", site, "create keypairs", resource="keypairs/v",
+                      version="2")
+    replay = api.sync(_fleet(small, site), force=True)
+    assert replay[site].state == "ok" and replay[site].data.version == 2
+    keys = site_state(small["sim"], site).keypairs
+    assert keys["v"]["public_key"] == "ssh-ed25519 AAAA two"
+    with Journal.open(small["state"]) as journal:
+        assert journal.open_steps("config:versions") == []
+        done = [s for s in journal.steps("config:versions", site) if s.phase == "done"]
+        assert [(s.action, s.version) for s in done] == [("create keypairs", "2"),
+                                                         ("complete", "2")]
+        assert journal.pending("config:versions") == []
+
