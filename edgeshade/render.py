@@ -374,34 +374,47 @@ class Baseline:
         return self._evaluate(self._env.from_string(ast), dict(self.vars), node.line, None)
 
     def _evaluate(self, template: Any, context: dict[str, Any], line: int,
-                  site: str | None) -> Any:
+                  site: str | None, shared_ctx: Any = None) -> Any:
+        """One template's value; ``shared_ctx``: a Jinja context reused for a site's fields
+        (one context per site instead of one per field: a third of the per-site cost)."""
         from jinja2 import TemplateError, Undefined, UndefinedError
 
-        where = f"{self.path}:{line}" + (f": site '{site}'" if site else "")
         try:
-            value = template.render(context)
+            if shared_ctx is None:
+                value = template.render(context)
+            else:  # what NativeTemplate.render does, minus building a new context
+                value = self._env.concat(template.root_render_func(shared_ctx))
             if isinstance(value, Undefined):
                 str(value)  # raises: a lone undefined value is returned, not rendered
         except _Missing as exc:
             raise BaselineError(
-                f"{where}: undefined site value '{exc.what}' (set it in the site's or a "
-                "group's vars in clouds.yaml)"
+                f"{self._where(line, site)}: undefined site value '{exc.what}' (set it in the "
+                "site's or a group's vars in clouds.yaml)"
             ) from None
         except UndefinedError as exc:
-            raise BaselineError(f"{where}: undefined value: {exc.message}") from None
+            raise BaselineError(f"{self._where(line, site)}: undefined value: {exc.message}"
+                                ) from None
         except TemplateError as exc:
-            raise BaselineError(f"{where}: template error: {exc}") from None
+            raise BaselineError(f"{self._where(line, site)}: template error: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a filter failing on a value: still one line
-            raise BaselineError(f"{where}: template error: {type(exc).__name__}: {exc}") from None
+            raise BaselineError(
+                f"{self._where(line, site)}: template error: {type(exc).__name__}: {exc}"
+            ) from None
         return _unsecret(value)
+
+    def _where(self, line: int, site: str | None) -> str:
+        return f"{self.path}:{line}" + (f": site '{site}'" if site else "")
 
     def render_site(self, site: Any, secrets: Iterable[str] = ()) -> SiteConfig:
         """Evaluate the site fields for ``site``; ``secrets``: names the site has."""
+        from jinja2.runtime import new_context
+
         view = _SiteView(site)
         known = set(secrets)
         context = dict(self.vars)
         context["site"] = view
         context["secret"] = _secret_marker
+        ctx = new_context(self._env, None, {}, context, False, self._env.globals, None)
         values = []
         for fld in self.fields:
             for name in fld.secrets:
@@ -411,7 +424,7 @@ class Baseline:
                         "defined in secure.yaml (clouds.<cloud>.edgeshade.secrets or "
                         "edgeshade.secrets)"
                     )
-            values.append(self._evaluate(fld.template, context, fld.line, view.name))
+            values.append(self._evaluate(fld.template, context, fld.line, view.name, ctx))
         self._count("site_renders", len(self.fields))
         self._count("sites")
         values_t = tuple(values)

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from jinja2.nativetypes import NativeTemplate
+from jinja2.nativetypes import NativeEnvironment
 
 from edgeshade.baseline import store as config_store
 from edgeshade.config import Site
@@ -58,13 +58,13 @@ def sites(n: int) -> list[Site]:
 def test_shared_part_renders_once_site_fields_per_site(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
-    original = NativeTemplate.render
+    original = NativeEnvironment.concat
 
-    def counting(self, *args, **kwargs):  # every Jinja render, whoever calls it
+    def counting(values):  # every evaluation of a native template ends here, exactly once
         calls["n"] += 1
-        return original(self, *args, **kwargs)
+        return original(values)
 
-    monkeypatch.setattr(NativeTemplate, "render", counting)
+    monkeypatch.setattr(NativeEnvironment, "concat", staticmethod(counting))
     base = Baseline.load(write(tmp_path, BASELINE))
     assert calls["n"] == SHARED_TEMPLATES
     assert base.stats["shared_renders"] == SHARED_TEMPLATES
