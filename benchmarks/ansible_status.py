@@ -42,10 +42,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
+from _sim import Sim  # benchmarks/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -122,64 +122,6 @@ def worker(cmd: list[str], env_file: str) -> dict:
 
 
 # -- orchestration ---------------------------------------------------------------------
-
-
-class Sim:
-    """The simulator in its own process (the pattern of benchmarks/fleet_status.py)."""
-
-    def __init__(self, sites: int, latency_ms: float, config_dir: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgeshade.cli",
-                "sim",
-                "serve",
-                "--sites",
-                str(sites),
-                "--latency-ms",
-                str(latency_ms),
-                "--seed",
-                "1",
-                "--write-config",
-                config_dir,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.url = None
-        deadline = time.monotonic() + 120
-        lines = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = re.search(r"edgeshade sim: \d+ sites on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
-                break
-        if not self.url:
-            self.proc.kill()
-            raise RuntimeError("simulator did not start: " + "".join(lines[-5:]))
-        # drain its output so a chatty simulator never blocks on a full pipe
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/_sim/stats", timeout=30) as resp:
-            return json.load(resp)
-
-    def reset(self) -> None:
-        req = urllib.request.Request(self.url + "/_sim/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=30).read()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def fleet_sites(clouds_yaml: str) -> list[tuple[str, str]]:

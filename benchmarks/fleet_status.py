@@ -24,14 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+
+from _sim import Sim  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKS = "compute,servers,limits,network,volume,image"
@@ -140,62 +140,6 @@ def worker_sdk(args: argparse.Namespace) -> dict:
 
 
 # -- orchestration ---------------------------------------------------------------------
-
-
-class Sim:
-    """The simulator in its own process (it gets the second core)."""
-
-    def __init__(self, sites: int, latency_ms: float, config_dir: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgeshade.cli",
-                "sim",
-                "serve",
-                "--sites",
-                str(sites),
-                "--latency-ms",
-                str(latency_ms),
-                "--seed",
-                "1",
-                "--write-config",
-                config_dir,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.url = None
-        deadline = time.monotonic() + 120
-        lines = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
-                break
-        if not self.url:
-            self.proc.kill()
-            raise RuntimeError("simulator did not start: " + "".join(lines[-5:]))
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/_sim/stats", timeout=30) as resp:
-            return json.load(resp)
-
-    def reset(self) -> None:
-        req = urllib.request.Request(self.url + "/_sim/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=30).read()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def _total_requests(stats: dict) -> int:

@@ -32,6 +32,8 @@ from edgeshade.errors import SiteError
 
 #: The first URL in a message, without its scheme ("host:port/path").
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(\S+?)(?=:\s|\s|$)")
+#: OpenSSL's reason in "certificate verify failed: self-signed certificate (_ssl.c:1000)".
+_CERT_FAILED = re.compile(r"certificate verify failed: ([^()'\"]+)")
 
 
 class Classified(NamedTuple):
@@ -55,20 +57,62 @@ def _http_reason(exc: ks_exc.HttpError) -> str:
     return text
 
 
+_HINT_TIMEOUT = "the site did not answer in time; raise --timeout if it is only slow"
+
+
+def _http_hint(status: int) -> str:
+    if status == 404:
+        return ("the catalog lists an endpoint that answers 404: check the endpoint URL "
+                "registered in Keystone for this region")
+    if status == 503:
+        return ("the service says it is unavailable (maintenance or overload) and was "
+                "retried; try again later")
+    if status >= 500:
+        return "the service fails at the site: look at its logs (--http-debug shows the request id)"
+    return "the service refused the request; look at it with --http-debug"
+
+
 def classify(exc: BaseException) -> Classified:
     """Map an exception raised while working on a site to a state."""
     if isinstance(exc, SiteError):
         return Classified(exc.state, _one_line(exc.reason), exc.hint)
     if isinstance(exc, ks_exc.SSLError):
+        text = str(exc)
+        found = _URL.search(text)
+        target = found.group(1).split("/", 1)[0] if found else ""
+        verify = _CERT_FAILED.search(text)
+        if verify:
+            return Classified(
+                "unreachable",
+                _one_line(f"TLS certificate not trusted ({verify.group(1).strip()}): {target}"),
+                "give the site's CA with cacert: in clouds.yaml (verify: false only for a "
+                "test site)",
+            )
         return Classified(
             "unreachable",
             _one_line(f"TLS error: {exc}"),
             "check the site certificate, or set cacert / verify in clouds.yaml",
         )
     if isinstance(exc, ks_exc.ConnectTimeout):
-        return Classified("timed_out", _one_line(str(exc) or "timed out"))
+        return Classified("timed_out", _one_line(str(exc) or "timed out"), _HINT_TIMEOUT)
     if isinstance(exc, ks_exc.ConnectFailure | ks_exc.UnknownConnectionError):
         text = str(exc)
+        found = _URL.search(text)
+        target = found.group(1) if found else ""
+        if any(m in text for m in ("IncompleteRead", "Connection broken")):
+            return Classified(
+                "error",
+                _one_line(f"response cut short: {target}" if target else "response cut short"),
+                "the connection closed before the whole answer arrived (a dropped WAN "
+                "link or a proxy cutting answers); retry, or look with --http-debug",
+            )
+        if "timed out" in text:
+            return Classified(
+                "timed_out",
+                _one_line(f"stopped answering mid-response: {target}" if target
+                          else "stopped answering mid-response"),
+                _HINT_TIMEOUT,
+            )
         if "refused" in text:
             reason = "connection refused"
         elif "Name or service not known" in text or "resolve" in text:
@@ -78,8 +122,6 @@ def classify(exc: BaseException) -> Classified:
         else:
             reason = "cannot connect"
         # keystoneauth's message: "Unable to establish connection to {url}: {error}"
-        found = _URL.search(text)
-        target = found.group(1) if found else ""
         return Classified(
             "unreachable",
             _one_line(f"{reason}: {target}" if target else reason),
@@ -112,8 +154,13 @@ def classify(exc: BaseException) -> Classified:
         status = getattr(exc, "http_status", 0) or 0
         url = getattr(exc, "url", "") or ""
         if ("/auth/tokens" in url or "identity" in url) and status >= 500:
-            return Classified("critical", _one_line(f"Keystone failing: {_http_reason(exc)}"))
-        return Classified("critical", _one_line(_http_reason(exc)))
+            return Classified(
+                "critical",
+                _one_line(f"Keystone failing: {_http_reason(exc)}"),
+                "Keystone at the site answers with errors: look at its logs "
+                "(--http-debug shows the request id)",
+            )
+        return Classified("critical", _one_line(_http_reason(exc)), _http_hint(status))
     if isinstance(exc, json.JSONDecodeError):
         return Classified(
             "error",
@@ -125,7 +172,7 @@ def classify(exc: BaseException) -> Classified:
             "error", _one_line(f"cacert: {exc}"), "fix the cacert path of this cloud in clouds.yaml"
         )
     if isinstance(exc, TimeoutError):
-        return Classified("timed_out", "timed out")
+        return Classified("timed_out", "timed out", _HINT_TIMEOUT)
     if isinstance(exc, ConnectionError | OSError):
         return Classified("unreachable", _one_line(f"{type(exc).__name__}: {exc}"))
     return Classified("error", _one_line(f"{type(exc).__name__}: {exc}"))

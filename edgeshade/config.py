@@ -82,11 +82,56 @@ def _without_env(*names: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
+#: A hostile or broken file must not crash or hang the parser or what walks its result:
+#: libyaml's composer recurses in C (nesting ~100,000 deep segfaults the interpreter),
+#: and aliases expand a small file into billions of nodes ("billion laughs").
+MAX_YAML_DEPTH = 256
+MAX_YAML_NODES = 5_000_000
+_COLLECTION_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_COLLECTION_END = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _check_yaml_shape(text: str, path: str) -> None:
+    """Refuse nesting deeper than MAX_YAML_DEPTH or more than MAX_YAML_NODES once aliases
+    are expanded, from the event stream (flat: no recursion, nothing built)."""
+    anchors: dict[str, int] = {}
+    stack: list[list[Any]] = [[0, None]]  # [expanded size so far, anchor]
+    total = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, _COLLECTION_START):
+            stack.append([1, event.anchor])
+            if len(stack) > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise ConfigError(
+                    f"{path}:{line}: YAML nested deeper than {MAX_YAML_DEPTH} levels"
+                )
+            continue
+        if isinstance(event, _COLLECTION_END):
+            size, anchor = stack.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            size, anchor = anchors.get(event.anchor or "", 1), None
+        elif isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1, event.anchor
+        else:
+            continue
+        if anchor:
+            anchors[anchor] = size
+        stack[-1][0] += size
+        total += size
+        if total > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: YAML expands to more than {MAX_YAML_NODES:,} nodes "
+                "(aliases referring to aliases?)"
+            )
+
+
 def _parse_yaml_file(path: str, what: str) -> dict[str, Any]:
     """Parse ``path`` with a safe loader; one-line ConfigError with line number."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_SafeLoader)
+            text = fh.read()
+        _check_yaml_shape(text, path)
+        data = yaml.load(text, Loader=_SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else path
@@ -96,6 +141,8 @@ def _parse_yaml_file(path: str, what: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: YAML error: {str(exc).splitlines()[0]}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{path}: YAML too deeply nested or too large") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
     if data is None:
@@ -194,9 +241,16 @@ def _load_openstack_config(
                 app_name="edgeshade",
             )
         return loaded, raw
-    except (sdk_exceptions.ConfigException, KeyError, TypeError, ValueError) as exc:
+    except sdk_exceptions.ConfigException as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{path}: {message}") from None
+    except Exception as exc:  # noqa: BLE001 - openstack.config trips over odd shapes
+        # (``clouds: null`` is an AttributeError there): bad input, not a crash. The
+        # exception's text may quote a value of secure.yaml, so only its type is shown.
+        raise ConfigError(
+            f"{path}: openstack.config cannot load this file ({type(exc).__name__}); "
+            "check the types of its fields"
+        ) from None
 
 
 class FleetConfig:

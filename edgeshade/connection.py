@@ -28,7 +28,7 @@ from keystoneauth1 import discover as ks_discover
 from edgeshade.config import FleetConfig, Site
 from edgeshade.errors import MalformedResponse, SiteTimedOut
 from edgeshade.state import DISCOVERY_TTL, StateStore, TokenCache
-from edgeshade.transport import SiteSession
+from edgeshade.transport import ReauthGuard, SiteSession
 
 #: Service types tried in order for each kind of service (catalog aliases).
 SERVICE_ALIASES: dict[str, tuple[str, ...]] = {
@@ -43,6 +43,9 @@ SERVICE_ALIASES: dict[str, tuple[str, ...]] = {
 #: catalogs are usually unversioned).
 _VERSION_SUFFIX = {"compute": "v2.1", "network": "v2.0", "image": "v2", "block-storage": "v3"}
 _HAS_VERSION = re.compile(r"/v\d+(\.\d+)?(/|$)")
+#: How long parallel() waits past the deadline for calls to end with their own reason
+#: (well inside the fleet watchdog's grace).
+_CALL_GRACE = 0.2
 
 
 def _environment_settings() -> tuple[bool, str | None]:
@@ -73,6 +76,11 @@ def _discovery_from_data(url: str, data: list[dict[str, Any]]) -> ks_discover.Di
     return disc
 
 
+def _reject_constant(name: str) -> Any:
+    """Strict JSON: Python's decoder takes NaN and Infinity, which no OpenStack API sends."""
+    raise ValueError(f"{name} is not JSON")
+
+
 class Connector:
     """Opens :class:`SiteConnection` objects for one run."""
 
@@ -98,6 +106,7 @@ class Connector:
                 self.discovery_cache[url] = _discovery_from_data(url, data)
                 self._loaded_discovery.add(url)
         self._plugins: dict[str, Any] = {}
+        self._reauth: dict[str, ReauthGuard] = {}
         self._trust_env, self._env_ca_bundle = _environment_settings()
         self._plugins_lock = threading.Lock()
         self._subcalls = cf.ThreadPoolExecutor(
@@ -117,6 +126,7 @@ class Connector:
                 if state and hasattr(plugin, "set_auth_state"):
                     plugin.set_auth_state(state)
             self._plugins[site.cloud] = plugin
+            self._reauth[site.cloud] = ReauthGuard()
             return plugin
 
     @staticmethod
@@ -142,6 +152,7 @@ class Connector:
             retries=self.retries,
             cancel=cancel,
             site_name=site.name,
+            reauth=self._reauth.get(site.cloud),
         )
         session.session.trust_env = self._trust_env
         cloud_region._keystone_session = session  # the sdk layer reuses our session
@@ -277,8 +288,8 @@ class SiteConnection:
         if not resp.content:
             return None
         try:
-            return json.loads(resp.content)
-        except ValueError:
+            return json.loads(resp.content, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
             raise MalformedResponse(f"malformed JSON from {service} {path}") from None
 
     def get(self, service: str, path: str, **params: Any) -> Any:
@@ -294,12 +305,20 @@ class SiteConnection:
         """
         futures = {name: self._connector._subcalls.submit(fn) for name, fn in calls.items()}
         left = self.remaining()
-        done, pending = cf.wait(futures.values(), timeout=left)
+        # A moment past the deadline: calls then end with their own, more precise,
+        # timeout (connect vs read) since their socket timeouts are the time left.
+        done, pending = cf.wait(
+            futures.values(), timeout=None if left is None else max(0.0, left) + _CALL_GRACE
+        )
         results: dict[str, Any] = {}
         for name, fut in futures.items():
             if fut in pending:
                 fut.cancel()
-                results[name] = SiteTimedOut(f"{name}: no answer before the deadline")
+                results[name] = SiteTimedOut(
+                    "no answer before the deadline",
+                    hint="the site accepted the request but did not answer; "
+                    "raise --timeout if it is slow",
+                )
             elif fut.exception() is not None:
                 results[name] = fut.exception()
             else:

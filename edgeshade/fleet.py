@@ -33,7 +33,7 @@ from typing import Any
 from edgeshade.classify import classify
 from edgeshade.config import FleetConfig, Site
 from edgeshade.connection import Connector, SiteConnection
-from edgeshade.executors import Executor, ThreadExecutor, default_concurrency
+from edgeshade.executors import Executor, ThreadExecutor, default_concurrency, resolve_executor
 from edgeshade.processes import available as processes_available
 from edgeshade.processes import run as run_in_processes
 from edgeshade.results import FleetResult, SiteResult, State
@@ -80,8 +80,10 @@ class Fleet:
         state_dir: str | None = None,
         use_state: bool = True,
         token_cache: bool = False,
-        executor: Executor | None = None,
+        executor: Executor | str | None = None,
         processes: int = 1,
+        scheduler: Any = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.config = config
         self.sites: list[Site] = list(sites)
@@ -91,8 +93,12 @@ class Fleet:
         self.state_dir = state_dir
         self.use_state = use_state
         self.token_cache = token_cache
-        self._executor = executor
+        self.executor_name, self._executor, processes = resolve_executor(executor, processes)
         self.processes = max(1, int(processes)) if processes_available() else 1
+        if self.executor_name == "processes" and self.processes == 1:
+            self.executor_name = "threads"  # one core, or no fork: nothing to split
+        self.scheduler = scheduler
+        self.chunk_size = chunk_size
 
     def __len__(self) -> int:
         return len(self.sites)
@@ -109,8 +115,10 @@ class Fleet:
             "state_dir": self.state_dir,
             "use_state": self.use_state,
             "token_cache": self.token_cache,
-            "executor": self._executor,
+            "executor": self._executor if self._executor is not None else self.executor_name,
             "processes": self.processes,
+            "scheduler": self.scheduler,
+            "chunk_size": self.chunk_size,
         }
 
     def with_sites(self, sites: Iterable[Site], **overrides: Any) -> Fleet:
@@ -138,7 +146,25 @@ class Fleet:
         """Run ``task`` on every site; returns results in selection order."""
         fn = get_task(task)
         name = task_name(fn)
-        if stop is None and self.processes > 1 and len(self.sites) > 1 and self._executor is None:
+        # stop/settle act between sites of one process: a rollout runs its waves on threads.
+        local = stop is not None or settle is not None
+        if not local and self.executor_name == "dask" and self.sites:
+            from edgeshade.dask_executor import run as run_on_dask
+
+            result = run_on_dask(
+                self, fn, name, params, progress,
+                scheduler=self.scheduler or self._executor, chunk_size=self.chunk_size,
+            )
+            if self.use_state and record:
+                with StateStore(self.state_dir) as store:
+                    store.record_run(result)
+            return result
+        if (
+            not local
+            and self.executor_name == "processes"
+            and len(self.sites) > 1
+            and self._executor is None
+        ):
             result = run_in_processes(self, fn, name, params, progress)
             if self.use_state and record:
                 with StateStore(self.state_dir) as store:
@@ -216,7 +242,8 @@ class Fleet:
                 if now < next_scan:
                     continue
                 next_scan = now + 0.1
-                for index, began in list(started.items()):
+                # copy(): worker threads add to `started` while we scan it
+                for index, began in started.copy().items():
                     if results[index] is None and now > began + self.timeout + WATCHDOG_GRACE:
                         finish(
                             index,
@@ -224,6 +251,8 @@ class Fleet:
                                 self.sites[index],
                                 State.TIMED_OUT,
                                 f"no result within the {self.timeout:g} s deadline",
+                                hint="the site kept a call open past its deadline; "
+                                "raise --timeout if it is only slow",
                                 elapsed=now - began,
                             ),
                         )
@@ -308,8 +337,11 @@ def connect(
     """Load clouds.yaml (+ secure.yaml) once and select sites.
 
     ``settings`` are :class:`Fleet` keywords: ``concurrency``, ``timeout``,
-    ``retries``, ``state_dir``, ``use_state``, ``token_cache``, ``executor``,
-    ``processes`` (local processes sharing the sites: use every core).
+    ``retries``, ``state_dir``, ``use_state``, ``token_cache``, ``executor``
+    (``"threads"``, ``"processes"``, ``"dask"``, an executor object or a
+    ``distributed.Client``), ``processes`` (local processes sharing the sites:
+    use every core), ``scheduler`` (Dask scheduler address; default
+    ``$EDGESHADE_DASK_SCHEDULER``) and ``chunk_size`` (sites per Dask shard).
     """
     config = FleetConfig(config_file, secure_file)
     return Fleet(config, config.select(selectors), **settings)

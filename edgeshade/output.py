@@ -1,8 +1,9 @@
-"""Rendering fleet results: table, JSON, YAML.
+"""Rendering fleet results: table, JSON, YAML, Prometheus text.
 
 Tables are worst-first with the summary line under them; JSON and YAML carry
 the same data as :meth:`FleetResult.to_dict`. ``-c COLUMN`` picks columns in
-every format, as in openstackclient.
+every format, as in openstackclient. ``prometheus`` is the node-exporter
+textfile format (:mod:`edgeshade.metrics`); it has no columns.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 from edgeshade.results import FleetResult, SiteResult
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "json", "yaml", "prometheus")
 Column = Callable[[SiteResult], Any]
 
 DEFAULT_COLUMNS: dict[str, Column] = {
@@ -68,12 +69,19 @@ def render(
     columns: dict[str, Column] | None = None,
     wanted: Sequence[str] | None = None,
     stream: TextIO | None = None,
+    last_success: dict[str, float] | None = None,
 ) -> None:
+    """Write ``result`` to ``stream``; ``last_success`` (site → time) feeds Prometheus."""
     stream = stream or sys.stdout
     all_columns = columns or DEFAULT_COLUMNS
     chosen = pick_columns(all_columns, wanted)
     if fmt == "table":
         _render_table(result, chosen, stream)
+        return
+    if fmt == "prometheus":
+        from edgeshade.metrics import exposition, snapshot_of
+
+        stream.write(exposition(snapshot_of(result, last_success=last_success)))
         return
     data: Any = result.to_dict()
     if wanted:

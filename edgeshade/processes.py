@@ -33,6 +33,7 @@ def _child(fleet: Any, indices: list[int], task: Any, params: dict, out: Any) ->
         [fleet.sites[i] for i in indices],
         concurrency=max(1, fleet.concurrency // fleet.processes),
         processes=1,
+        executor="threads",
     )
     try:
         share.run(

@@ -247,16 +247,13 @@ class RolloutResult(FleetResult):
 
     def __init__(
         self,
-        task: str,
-        results: list[SiteResult],
-        *,
-        elapsed: float,
-        cancelled: bool = False,
+        *args: Any,
         waves: list[dict[str, Any]] | None = None,
         stopped: str = "",
         rollback: FleetResult | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(task, results, elapsed=elapsed, cancelled=cancelled)
+        super().__init__(*args, **kwargs)
         self.waves = waves or []
         self.stopped = stopped
         self.rollback = rollback
@@ -284,6 +281,10 @@ class Rollout:
     def __init__(self, fleet: Fleet, policy: Policy | None = None) -> None:
         self.fleet = fleet
         self.policy = policy or Policy()
+
+    def _local(self, sites: list[Site], **overrides: Any) -> Fleet:
+        """A sub-fleet on threads in this process: stop/settle act between its sites."""
+        return self.fleet.with_sites(sites, executor="threads", processes=1, **overrides)
 
     def run(
         self,
@@ -347,7 +348,7 @@ class Rollout:
             if on_wave is not None:
                 on_wave(index, wave)
             parallel = min(policy.max_parallel or self.fleet.concurrency, len(wave))
-            wave_fleet = self.fleet.with_sites(wave, concurrency=parallel, processes=1)
+            wave_fleet = self._local(wave, concurrency=parallel)
             result = wave_fleet.run(
                 task, progress=on_site, stop=stop, settle=settle, record=False, **params
             )
@@ -368,7 +369,7 @@ class Rollout:
             if not stopped and not cancelled and policy.health_gate and gate is not None:
                 healthy = [s for s in wave if final[s.name].state in (State.OK, State.WARNING)]
                 if healthy:
-                    gated = gate(self.fleet.with_sites(healthy, processes=1), policy.gate_timeout)
+                    gated = gate(self._local(healthy), policy.gate_timeout)
                     bad = [g for g in gated if g.state in FAILED or g.state == State.CANCELLED]
                     for g in bad:
                         final[g.site] = SiteResult.make(
@@ -385,7 +386,7 @@ class Rollout:
             report.append(entry)
         undo = None
         if stopped and policy.on_failure == "rollback" and rollback is not None and touched:
-            undo = rollback(self.fleet.with_sites(touched, processes=1))
+            undo = rollback(self._local(touched))
         ordered = [final[s.name] for s in sites if s.name in final]
         return RolloutResult(
             name,

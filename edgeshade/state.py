@@ -184,6 +184,52 @@ class StateStore:
             return known
         return {s: known[s] for s in sites if s in known}
 
+    # -- fleet views (edgeshade.history, edgeshade.report, edgeshade.exporter) --
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read query; a table or column a newer store has and this one lacks
+        gives no rows, so views written for later schemas still open older stores."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such" in str(exc):
+                    return []
+                raise
+
+    def index_history_by_site(self) -> None:
+        """Index run history by site, for per-site lookups (``edgeshade history SITE``)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS run_sites_by_site ON run_sites (site, run_id)"
+            )
+
+    def note_site_states(self, fleet_result: Any) -> None:
+        """Update last-known state and consecutive failures like :meth:`record_run`, no run row.
+
+        The exporter audits often; recording every cheap audit as a run would push
+        older runs out of the bounded history within hours.
+        """
+        now = time.time()
+        rows = [
+            (r.site, r.cloud, r.region, r.state, r.reason, fleet_result.task, now,
+             None if r.state in _FAILED else now, int(r.state in _FAILED), r.state in _FAILED)
+            for r in fleet_result
+            if r.state not in ("cancelled", "skipped")
+        ]
+        with self._lock, self._db:
+            self._db.executemany(
+                """INSERT INTO site_state (site, cloud, region, state, reason, task, at,
+                                           last_ok, failures)
+                   VALUES (?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(site) DO UPDATE SET
+                     cloud=excluded.cloud, region=excluded.region, state=excluded.state,
+                     reason=excluded.reason, task=excluded.task, at=excluded.at,
+                     last_ok=COALESCE(excluded.last_ok, site_state.last_ok),
+                     failures=CASE WHEN ? THEN site_state.failures + 1 ELSE 0 END""",
+                rows,
+            )
+
 
 class TokenCache:
     """Opt-in token persistence across runs (``tokens.json``, mode 0600).

@@ -18,6 +18,13 @@ What this adds to keystoneauth's Session:
   (honouring ``Retry-After``) are retried with jittered exponential backoff,
   at most ``retries`` times, never sleeping past the deadline;
 * **cancellation**: a shared event stops the site between requests;
+* **re-authentication once per token**: a 401 on a token-authenticated call
+  invalidates the token and retries the call once. keystoneauth does this by
+  itself, but not safely across threads: when a site's six parallel checks get
+  a 401 together, only the first to invalidate retries and the others fail.
+  Here the sessions of a cloud share a :class:`ReauthGuard`: one thread
+  fetches the new token, the others retry with it, and a re-auth that fails
+  (password rotated) is not attempted again by every thread;
 * a per-site **call log** (method, URL, status, milliseconds) for ``--debug``
   and request counting.
 """
@@ -31,16 +38,53 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 
-from edgeshade.errors import SiteCancelled, SiteTimedOut
+from edgeshade.errors import SiteAuthFailed, SiteCancelled, SiteTimedOut
 
 LOG = logging.getLogger("edgeshade.http")
 
 _RETRY_STATUSES = (502, 503, 504)
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _RESET_MARKERS = ("reset", "aborted", "RemoteDisconnected", "Broken pipe", "EOF occurred")
+#: A response whose body stopped short of its Content-Length (retried like a reset).
+_TRUNCATED_MARKERS = ("IncompleteRead", "Connection broken")
+_HINT_CONNECT = ("nothing answers at this address (a firewall, or a catalog endpoint not "
+                 "reachable from here): check the URL and the interface (public/internal)")
+_HINT_HANG = "the site accepted the request but did not answer; raise --timeout if it is slow"
+
+
+class ReauthGuard:
+    """Shared by the sessions of one auth plugin (one cloud): one re-auth per stale token."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.failed: tuple[str, str | None] | None = None  # (reason, hint) of a failed re-auth
+
+    def renew(self, session: SiteSession, used_token: str) -> bool:
+        """Make sure the plugin holds a token other than ``used_token``; False: cannot."""
+        auth = session.auth
+        with self.lock:
+            if self.failed is not None:
+                raise SiteAuthFailed(self.failed[0], hint=self.failed[1])
+            ref = getattr(auth, "auth_ref", None)
+            current = getattr(ref, "auth_token", None)
+            if current is not None and current != used_token:
+                return True  # another thread already re-authenticated
+            if not auth.invalidate():
+                return False
+            try:
+                auth.get_access(session)
+            except ks_exc.Unauthorized as exc:
+                from edgeshade.classify import classify
+
+                state, reason, hint = classify(exc)
+                self.failed = (f"re-authentication after a rejected token failed: {reason}",
+                               hint)
+                raise SiteAuthFailed(self.failed[0], hint=hint) from None
+            return True
 
 
 @dataclass
@@ -65,9 +109,11 @@ class SiteSession(ks_session.Session):
         backoff: float = 0.5,
         cancel: threading.Event | None = None,
         site_name: str = "",
+        reauth: ReauthGuard | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.reauth = reauth or ReauthGuard()
         self.deadline = deadline
         self.retries = retries
         self.backoff = backoff
@@ -111,10 +157,13 @@ class SiteSession(ks_session.Session):
 
     def request(self, url: str, method: str, **kwargs: Any) -> Any:  # type: ignore[override]
         raise_exc = kwargs.pop("raise_exc", True)
+        allow_reauth = kwargs.pop("allow_reauth", True)
+        kwargs["allow_reauth"] = False  # done below, safely across threads
         kwargs.setdefault("connect_retries", 0)
         kwargs.setdefault("status_code_retries", 0)
         retriable_method = method.upper() in _IDEMPOTENT or url.endswith("/auth/tokens")
         attempt = 0
+        reauthed = False
         while True:
             self.check()
             left = self.remaining()
@@ -126,25 +175,44 @@ class SiteSession(ks_session.Session):
             try:
                 resp = super().request(url, method, raise_exc=False, **kwargs)
                 status = resp.status_code
-            except ks_exc.ConnectFailure as exc:
+            except (ks_exc.ConnectFailure, ks_exc.UnknownConnectionError) as exc:
                 self._record(method, url, None, started, attempt)
-                reset = any(m in str(exc) for m in _RESET_MARKERS)
+                text = str(exc)
+                left = self.remaining()
+                if "timed out" in text and left is not None and left <= 0.05:
+                    # requests reports a body read that stalls as a connection error
+                    raise SiteTimedOut(
+                        f"{_short(url)} stopped answering mid-response before the deadline",
+                        hint=_HINT_HANG,
+                    ) from None
+                reset = any(m in text for m in _RESET_MARKERS + _TRUNCATED_MARKERS)
                 if not (reset and retriable_method and attempt < self.retries):
                     raise
                 self._sleep(self._backoff_delay(attempt, None), "connection reset")
                 attempt += 1
                 continue
-            except ks_exc.ConnectTimeout:
+            except ks_exc.ConnectTimeout as exc:
                 self._record(method, url, None, started, attempt)
                 left = self.remaining()
                 if left is not None and left <= 0.05:
+                    if isinstance(exc.__context__, requests.exceptions.ConnectTimeout):
+                        where = _short(url).split("/", 1)[0]
+                        raise SiteTimedOut(
+                            f"no TCP answer from {where} before the deadline",
+                            hint=_HINT_CONNECT,
+                        ) from None
                     raise SiteTimedOut(
-                        f"no answer from {_short(url)} before the deadline"
+                        f"no answer from {_short(url)} before the deadline", hint=_HINT_HANG
                     ) from None
                 raise
             finally:
                 if status is not None:
                     self._record(method, url, status, started, attempt)
+            if status == 401 and allow_reauth and not reauthed and self.auth is not None:
+                used = resp.request.headers.get("X-Auth-Token") if resp.request else None
+                if used and self.reauth.renew(self, used):
+                    reauthed = True
+                    continue
             if (
                 status in _RETRY_STATUSES
                 and attempt < self.retries

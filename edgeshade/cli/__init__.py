@@ -21,6 +21,10 @@ import click
 from edgeshade.cli._common import EXIT_USAGE, main_group
 from edgeshade.cli.clouds import clouds_command
 from edgeshade.cli.config import config_group, sync_command
+from edgeshade.cli.exporter import exporter_command
+from edgeshade.cli.history import changes_command, history_command
+from edgeshade.cli.image import image_group
+from edgeshade.cli.report import report_command
 from edgeshade.cli.sim import demo_command, sim_group
 from edgeshade.cli.status import status_command
 
@@ -28,6 +32,11 @@ main_group.add_command(status_command)
 main_group.add_command(clouds_command)
 main_group.add_command(demo_command)
 main_group.add_command(sim_group)
+main_group.add_command(report_command)
+main_group.add_command(exporter_command)
+main_group.add_command(history_command)
+main_group.add_command(changes_command)
+main_group.add_command(image_group)
 main_group.add_command(config_group)
 main_group.add_command(sync_command)
 

@@ -34,6 +34,8 @@ class CliState:
     use_state: bool = True
     token_cache: bool = False
     processes: int = 1
+    executor: str | None = None
+    scheduler: str | None = None
     debug: bool = False
     http_debug: bool = False
     redactor: logs.RedactingFilter | None = None
@@ -165,6 +167,20 @@ def merged(
 )
 @click.option("--processes", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local processes sharing the sites (use every core on big fleets).")
+@click.option(
+    "--executor",
+    type=click.Choice(["threads", "processes", "dask"]),
+    default=None,
+    help="Where sites run: threads (default), processes (every local core; --processes N), "
+    "dask (a Dask cluster; --scheduler).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Dask scheduler, e.g. tcp://10.0.0.5:8786 [default: $EDGESHADE_DASK_SCHEDULER]; "
+    "implies --executor dask.",
+)
 @click.option("--debug", is_flag=True, help="Log every call with its timing (stderr).")
 @click.option(
     "--http-debug", is_flag=True, help="Log every HTTP exchange, secrets redacted (stderr)."
@@ -186,6 +202,8 @@ def main_group(
     no_state: bool,
     token_cache: bool,
     processes: int,
+    executor: str | None,
+    scheduler: str | None,
     debug: bool,
     http_debug: bool,
 ) -> None:
@@ -204,6 +222,8 @@ def main_group(
         use_state=not no_state,
         token_cache=token_cache,
         processes=processes,
+        executor=executor,
+        scheduler=scheduler,
         debug=debug,
         http_debug=http_debug,
         redactor=redactor,
@@ -217,19 +237,35 @@ def stderr_is_tty() -> bool:
         return False
 
 
-def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
-    """Load config, select sites, run ``task`` with a progress bar, render; returns exit code."""
-    from edgeshade.fleet import Fleet
-    from edgeshade.output import DEFAULT_COLUMNS, pick_columns, render
-    from edgeshade.results import EXIT_CANCELLED
+def run_fleet(state: CliState, task: Any, columns: dict[str, Any] | None = None,
+              *, progress: bool = True, config: Any = None, sites: Any = None,
+              **params: Any) -> Any:
+    """Load config, select sites, run ``task`` (progress bar on a terminal); the FleetResult.
 
-    try:  # an unknown -c column is bad input: say so before contacting any site
-        pick_columns(columns or DEFAULT_COLUMNS, state.columns)
-    except ValueError as exc:
-        fail(str(exc))
-    config = state.load_config()
-    sites = config.select(state.clouds or ["all"])
-    fleet = Fleet(
+    ``config`` and ``sites`` skip loading and selecting again. With the state
+    store on, each answered site's details (hint, per-service results,
+    ``columns``) are kept for ``--cached`` views.
+    """
+    fleet = make_fleet(state, config=config, sites=sites)
+    show_progress = progress and stderr_is_tty() and not (state.debug or state.http_debug)
+    with progress_bar(len(fleet.sites), enabled=show_progress) as bar:
+        result = fleet.run(task, progress=bar, **params)
+    keep_details(state, result, columns)
+    return result
+
+
+def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any:
+    """A Fleet with the global options (config loaded and sites selected unless given)."""
+    from edgeshade.fleet import Fleet
+
+    executor = state.executor or ("dask" if state.scheduler else None)
+    if executor in ("threads", "dask") and state.processes > 1:
+        fail(f"--processes {state.processes} needs --executor processes (not {executor})")
+    if state.scheduler and executor != "dask":
+        fail(f"--scheduler is for --executor dask (not {executor})")
+    config = config if config is not None else state.load_config()
+    sites = sites if sites is not None else config.select(state.clouds or ["all"])
+    return Fleet(
         config,
         sites,
         concurrency=state.concurrency,
@@ -239,12 +275,42 @@ def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **param
         use_state=state.use_state,
         token_cache=state.token_cache,
         processes=state.processes,
+        executor=executor,
+        scheduler=state.scheduler,
     )
-    show_progress = stderr_is_tty() and not (state.debug or state.http_debug)
-    with progress_bar(len(sites), enabled=show_progress) as progress:
-        result = fleet.run(task, progress=progress, **params)
+
+
+def keep_details(state: CliState, result: Any, columns: dict[str, Any] | None) -> None:
+    """Store each answered site's details for ``--cached`` views (state store on only)."""
+    if not state.use_state:
+        return
+    from edgeshade.history import record_details
+    from edgeshade.state import StateStore
+
+    with StateStore(state.state_dir) as store:
+        record_details(store, result, columns)
+
+
+def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
+    """Load config, select sites, run ``task`` with a progress bar, render; returns exit code."""
+    from edgeshade.output import DEFAULT_COLUMNS, pick_columns, render
+    from edgeshade.results import EXIT_CANCELLED
+
+    try:  # an unknown -c column is bad input: say so before contacting any site
+        pick_columns(columns or DEFAULT_COLUMNS, state.columns)
+    except ValueError as exc:
+        fail(str(exc))
+    result = run_fleet(state, task, columns, **params)
+    last_success = None
+    if state.fmt == "prometheus" and state.use_state:
+        from edgeshade.state import StateStore
+
+        with StateStore(state.state_dir) as store:
+            known = store.last_known([r.site for r in result])
+        last_success = {site: row["last_ok"] for site, row in known.items() if row["last_ok"]}
     try:
-        render(result, state.fmt, columns=columns, wanted=state.columns)
+        render(result, state.fmt, columns=columns, wanted=state.columns,
+               last_success=last_success)
     except ValueError as exc:  # an unknown -c column
         fail(str(exc))
     if result.cancelled:

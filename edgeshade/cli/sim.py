@@ -13,11 +13,13 @@ from edgeshade.cli._common import CliState, fail, handle_errors, merged, output_
 DEMO_FAULTS = "refused=2,hang=2,slow:800=2,500=1,flaky=3,401=2,malformed=1,404@volume=1"
 
 
-def _make_fleet(sites: int, seed: int, latency_ms: float, faults: str | None):
+def _make_fleet(sites: int, seed: int, latency_ms: float, faults: str | None,
+                bandwidth_mbps: float = 0.0):
     from edgeshade.sim import FaultSpecError, SimFleet
 
     try:
-        return SimFleet(sites=sites, seed=seed, latency_ms=latency_ms, faults=faults or "")
+        return SimFleet(sites=sites, seed=seed, latency_ms=latency_ms, faults=faults or "",
+                        bandwidth_mbps=bandwidth_mbps)
     except FaultSpecError as exc:
         fail(f"--faults: {exc}")
 
@@ -42,6 +44,13 @@ def sim_group() -> None:
     metavar="SPEC",
     help="e.g. 'refused=2,hang=1%,slow:3000=5,500@compute=1,401=edge-0000[1-3]'.",
 )
+@click.option(
+    "--bandwidth-mbps",
+    type=click.FloatRange(0, 1e6),
+    default=0.0,
+    show_default=True,
+    help="Each site's link for image uploads, Mbit/s (0: unlimited).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
 @click.option(
@@ -52,12 +61,18 @@ def sim_group() -> None:
 )
 @handle_errors
 def sim_serve(
-    sites: int, latency_ms: float, faults: str, seed: int, port: int, config_dir: str | None
+    sites: int,
+    latency_ms: float,
+    faults: str,
+    bandwidth_mbps: float,
+    seed: int,
+    port: int,
+    config_dir: str | None,
 ) -> int:
     """Serve N simulated sites on 127.0.0.1 until interrupted."""
     from edgeshade.sim import SimServer
 
-    fleet = _make_fleet(sites, seed, latency_ms, faults)
+    fleet = _make_fleet(sites, seed, latency_ms, faults, bandwidth_mbps)
     server = SimServer(fleet, port=port)
     server.start()
     try:

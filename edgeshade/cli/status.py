@@ -33,6 +33,16 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="Override a threshold, e.g. quota_warning_percent=80 (repeatable).",
 )
+@click.option(
+    "--watch",
+    "watch_interval",
+    type=click.FloatRange(0.5, 86400),
+    is_flag=False,
+    flag_value=10.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Live view on the terminal, re-checking every SECONDS (default 10) until Ctrl-C.",
+)
 @click.pass_obj
 @handle_errors
 def status_command(
@@ -42,6 +52,7 @@ def status_command(
     columns: tuple[str, ...],
     checks: str | None,
     thresholds: tuple[str, ...],
+    watch_interval: float | None,
 ) -> int:
     """Check every selected site: auth, compute, network, volume, image, quotas."""
     from edgeshade.tasks.status import Thresholds, _parse_checks, status
@@ -52,4 +63,13 @@ def status_command(
         _parse_checks(checks)
     except TaskError as exc:
         fail(str(exc))
+    if watch_interval is not None:
+        from edgeshade.cli.watch import watch
+        from edgeshade.output import pick_columns
+
+        try:
+            shown = pick_columns(status.columns, state.columns)
+        except ValueError as exc:
+            fail(str(exc))
+        return watch(state, status, shown, watch_interval, checks=checks, thresholds=limits)
     return run_task(state, status, status.columns, checks=checks, thresholds=limits)

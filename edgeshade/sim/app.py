@@ -13,8 +13,15 @@ a single-region cloud's Keystone shares its site's faults, see
 =============  =========================================================================
 ``refused``    endpoints (or the auth_url) point to a port where nothing listens:
                ECONNREFUSED. A request reaching the real port anyway is cut off.
-``hang``       the request is read and never answered (cancelled when the client
-               disconnects or the server stops; at most an hour).
+``blackhole``  endpoints (or the auth_url) point to a port whose accept queue is full:
+               the TCP connect gets no answer at all (a firewall dropping packets, a
+               catalog listing an address not routable from the client).
+``tls``        endpoints (or the auth_url) are ``https://`` on a TLS port with a
+               self-signed certificate: clients verifying against system CAs refuse it.
+``hang``       accept-then-hang: the request is read and never answered (cancelled
+               when the client disconnects or the server stops; at most an hour).
+``hang-body``  200 and the headers with the full Content-Length, half the body, then
+               nothing more (same release rules as ``hang``).
 ``slow:MS``    MS milliseconds more before answering, on top of the fleet latency.
 ``500``        HTTP 500, JSON error body in the service's format.
 ``503:S``      HTTP 503 with ``Retry-After: S``, every time.
@@ -23,7 +30,14 @@ a single-region cloud's Keystone shares its site's faults, see
 ``401``        Keystone rejects the credentials; service endpoints (a region of a
                multi-region cloud, or ``401@compute``) answer 401 to every
                authenticated call. Version documents still answer.
+``expire``     the first token presented to the site's service APIs is refused (401,
+               an expired token); a new token from Keystone works.
+``rotated``    the password changes mid-run: the first token presented to the
+               services is refused (401, revoked) and from then on Keystone refuses
+               the credentials in the config.
 ``malformed``  200 with the body cut in half (invalid JSON); Keystone keeps working.
+``truncated``  200 with the full Content-Length, then the connection closes after
+               half the body (a link dropped mid-transfer); Keystone keeps working.
 ``404``        the endpoint answers 404 to everything, version documents included.
 =============  =========================================================================
 """
@@ -42,7 +56,7 @@ from aiohttp import web
 from edgeshade.sim.faults import Fault
 from edgeshade.sim.model import Cloud, SimFleet
 from edgeshade.sim.registry import AUTH_NONE, AUTH_TOKEN, ROUTES, ApiError, Call, reply
-from edgeshade.sim.services import ERROR_BODIES, SERVICES
+from edgeshade.sim.services import ERROR_BODIES, SERVICES, image_transfer
 from edgeshade.sim.services.identity import error_body as keystone_error
 from edgeshade.sim.services.identity import unauthorized
 from edgeshade.sim.tokens import TokenStore
@@ -91,12 +105,17 @@ class SimApp:
         self.tokens = tokens or TokenStore()
         self.stats = Stats()
         self._flaky: dict[str, dict[str, int]] = {}
-        self.hanging = 0  # requests held by a ``hang`` fault right now
+        self._first_token: dict[str, str] = {}  # ``expire``/``rotated``: the token to refuse
+        self._rotated: set[str] = set()  # clouds whose password ``rotated`` has changed
+        self.hanging = 0  # requests held by a ``hang``/``hang-body`` fault right now
 
     def reset(self) -> None:
         """Zero the counters and the ``flaky`` budgets: a rehearsal starts afresh."""
         self.stats.reset()
         self._flaky.clear()
+        self._first_token.clear()
+        self._rotated.clear()
+        image_transfer.reset(self.fleet)
         from edgeshade.sim.config_state import reset_object_bytes
 
         reset_object_bytes(self.fleet)
@@ -137,12 +156,15 @@ class SimApp:
 
         delay = self.fleet.latency_ms
         malformed = False
+        cut: str | None = None  # "truncated" or "hang-body"
         if faults:
             for fault in faults:
                 if fault.kind == "slow":
                     delay += float(fault.arg or 0)
                 elif fault.kind == "malformed":
                     malformed = True
+                elif fault.kind in ("truncated", "hang-body"):
+                    cut = fault.kind
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
         if faults:
@@ -173,7 +195,29 @@ class SimApp:
         if malformed and isinstance(response, web.Response) and response.body:
             body = bytes(response.body)  # type: ignore[arg-type]
             response.body = body[: max(1, len(body) // 2)]
+        if cut and isinstance(response, web.Response) and response.body:
+            return await self._cut_short(request, response, cut)
         return self._finish(response)  # type: ignore[arg-type]
+
+    async def _cut_short(self, request: web.BaseRequest, response: web.Response,
+                         how: str) -> web.StreamResponse:
+        """Send the headers (full Content-Length) and half the body, then stall or hang up."""
+        body = bytes(response.body)  # type: ignore[arg-type]
+        partial = web.StreamResponse(status=response.status, headers=response.headers)
+        partial.content_length = len(body)
+        self._finish(partial)
+        await partial.prepare(request)
+        await partial.write(body[: max(1, len(body) // 2)])
+        if how == "truncated":
+            if request.transport is not None:
+                request.transport.close()  # flushes what was written, then FIN
+            raise asyncio.CancelledError
+        self.hanging += 1
+        try:
+            await asyncio.sleep(HANG_SECONDS)
+        finally:
+            self.hanging -= 1
+        return partial
 
     # -- faults ----------------------------------------------------------------
 
@@ -182,7 +226,7 @@ class SimApp:
         """The answer the first applicable fault dictates, or None to answer normally."""
         for fault in faults:
             kind = fault.kind
-            if kind in ("slow", "malformed"):
+            if kind in ("slow", "malformed", "truncated", "hang-body", "blackhole", "tls"):
                 continue
             if kind == "refused":  # only reached by clients ignoring the catalog: hang up
                 if request.transport is not None:
@@ -219,7 +263,31 @@ class SimApp:
                 return unauthorized(self.fleet, cloud.name)
             if kind == "404":
                 return self._error(service, 404, "The resource could not be found.")
+            if kind in ("expire", "rotated"):
+                refused = self._token_fault(request, kind, key, service, cloud, route)
+                if refused is not None:
+                    return refused
         return None
+
+    def _token_fault(self, request: web.BaseRequest, kind: str, key: str, service: str,
+                     cloud: Cloud, route: Any) -> web.Response | None:
+        """``expire``/``rotated``: refuse the site's first token, then (rotated) the password."""
+        if route is None:
+            return None
+        if service == "identity":
+            if kind == "rotated" and route.auth != AUTH_NONE and cloud.name in self._rotated:
+                return self._error(service, 401,
+                                   "The request you have made requires authentication.")
+            return None
+        if route.auth != AUTH_TOKEN:
+            return None
+        token = request.headers.get("X-Auth-Token") or ""
+        first = self._first_token.setdefault(key, token)
+        if token != first:
+            return None
+        if kind == "rotated":
+            self._rotated.add(cloud.name)
+        return unauthorized(self.fleet, cloud.name)
 
     # -- helpers -----------------------------------------------------------------
 
@@ -249,6 +317,7 @@ class SimApp:
                 "clouds": len(fleet.clouds),
                 "seed": fleet.seed,
                 "latency_ms": fleet.latency_ms,
+                "bandwidth_mbps": fleet.bandwidth_mbps,
                 "base_url": fleet.base_url,
                 "refused_url": fleet.refused_url,
                 "faults": {s: [str(f) for f in fleet.faults_of(s)]
@@ -263,6 +332,7 @@ class SimApp:
         snap["tokens"] = len(self.tokens)
         snap["hanging"] = self.hanging
         snap["sites_generated"] = self.fleet.generated()
+        snap["images"] = image_transfer.snapshot(self.fleet)
         from edgeshade.sim.config_state import object_bytes
 
         snap["object_bytes_in"] = object_bytes(self.fleet)

@@ -18,8 +18,11 @@ included) and may stack on top of other faults; a glob matching nothing is
 an error, since a typo must not silently produce a healthy fleet.
 
 Kinds (what the client sees is described in :mod:`edgeshade.sim.app`):
-``refused``, ``hang``, ``slow[:MS]`` (2000), ``500``, ``503[:SECONDS]`` (1),
-``flaky[:N]`` (1), ``401``, ``malformed``, ``404``.
+``refused``, ``blackhole``, ``tls``, ``hang``, ``hang-body``, ``slow[:MS]``
+(2000), ``500``, ``503[:SECONDS]`` (1), ``flaky[:N]`` (1), ``401``,
+``expire``, ``rotated``, ``malformed``, ``truncated``, ``404``; for Glance image transfers
+(:mod:`edgeshade.sim.services.image_transfer`): ``cut[:N]`` (1: the first N image uploads
+to the site are cut off halfway) and ``noimport`` (the site offers no ``web-download``).
 """
 
 from __future__ import annotations
@@ -33,14 +36,22 @@ from collections.abc import Callable, Iterable, Sequence
 #: Kind -> (argument type, default). ``None`` type: the kind takes no argument.
 _KINDS: dict[str, tuple[type | None, float | int | None]] = {
     "refused": (None, None),
+    "blackhole": (None, None),
+    "tls": (None, None),
     "hang": (None, None),
+    "hang-body": (None, None),
     "slow": (float, 2000.0),
     "500": (None, None),
     "503": (int, 1),
     "flaky": (int, 1),
     "401": (None, None),
+    "expire": (None, None),
+    "rotated": (None, None),
     "malformed": (None, None),
+    "truncated": (None, None),
     "404": (None, None),
+    "cut": (int, 1),
+    "noimport": (None, None),
 }
 KINDS: tuple[str, ...] = tuple(_KINDS)
 

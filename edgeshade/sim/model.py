@@ -50,6 +50,11 @@ APP_CRED_SHARE = 0.02
 #: Where ``refused`` endpoints point until a server reserves a real port.
 DEFAULT_REFUSED_URL = "http://127.0.0.1:9"
 
+#: Faults that move a site's URLs to another port of the server (attribute of the URL).
+_URL_FAULTS = {"refused": "refused_url", "blackhole": "blackhole_url", "tls": "tls_url"}
+#: Faults about the data service APIs return: Keystone only gets them with ``@identity``.
+_DATA_FAULTS = ("malformed", "truncated", "hang-body")
+
 DOMAIN = {"id": "default", "name": "Default"}
 USER_NAME = "admin"
 PROJECT_NAME = "admin"
@@ -105,7 +110,8 @@ class Site:
 class SimFleet:
     """N simulated sites: shape, credentials, faults and (lazily) contents::
 
-        fleet = SimFleet(sites=200, seed=1, latency_ms=20, faults="hang=2,401=edge-0001*")
+        fleet = SimFleet(sites=200, seed=1, latency_ms=20, faults="hang=2,401=edge-0001*",
+                         bandwidth_mbps=10)
         fleet.sites[:2]                 # ['core-a/RegionOne', 'core-a/RegionTwo']
         fleet.fault_of("edge-00012")    # Fault(kind='401', ...) or None
         fleet.contents("edge-00012")    # SiteContents: hypervisors, servers, agents...
@@ -117,11 +123,14 @@ class SimFleet:
         seed: int = 1,
         latency_ms: float = 0.0,
         faults: str | Sequence[Fault] | None = "",
+        bandwidth_mbps: float = 0.0,
     ) -> None:
         if sites < 1:
             raise ValueError("a simulated fleet needs at least one site")
         self.seed = seed
         self.latency_ms = float(latency_ms)
+        #: Each site's WAN link for image uploads, Mbit/s (0: unlimited); see image_transfer.
+        self.bandwidth_mbps = float(bandwidth_mbps)
         self.clouds: dict[str, Cloud] = {}
         self._sites: dict[str, Site] = {}
         self._by_path: dict[tuple[str, str], Site] = {}
@@ -129,6 +138,8 @@ class SimFleet:
         self._contents_lock = threading.Lock()
         self.base_url = "http://127.0.0.1:0"
         self.refused_url = DEFAULT_REFUSED_URL
+        self.blackhole_url = DEFAULT_REFUSED_URL
+        self.tls_url = DEFAULT_REFUSED_URL
         self._build(sites)
         self.sites: list[str] = list(self._sites)
         self.fault_items = parse_faults(faults) if isinstance(faults, str | None) else list(faults)
@@ -245,8 +256,9 @@ class SimFleet:
 
         So single-region clouds share their site's faults with Keystone, and a
         fault on one region of a multi-region cloud leaves its Keystone alone.
-        ``malformed`` without ``@identity`` never reaches Keystone: a garbled
-        token answer would just be an auth failure.
+        ``malformed``, ``truncated`` and ``hang-body`` without ``@identity``
+        never reach Keystone: they are about the data the service APIs return
+        (a garbled token answer would just be an auth failure).
         """
         out: dict[str, tuple[Fault, ...]] = {}
         for cloud in {self._sites[s].cloud for s in self._faults}:
@@ -256,7 +268,7 @@ class SimFleet:
                 for f in per_site[0]
                 if all(any(f is g for g in other) for other in per_site[1:])
                 and f.applies_to("identity")
-                and not (f.kind == "malformed" and f.service is None)
+                and not (f.kind in _DATA_FAULTS and f.service is None)
             ]
             if common:
                 out[cloud] = tuple(common)
@@ -264,30 +276,41 @@ class SimFleet:
 
     # -- URLs ----------------------------------------------------------------
 
-    def bind(self, base_url: str, refused_url: str | None = None) -> None:
+    def bind(self, base_url: str, refused_url: str | None = None, *,
+             blackhole_url: str | None = None, tls_url: str | None = None) -> None:
         """Record where the fleet is served (done by :class:`SimServer`)."""
         self.base_url = base_url.rstrip("/")
         if refused_url:
             self.refused_url = refused_url.rstrip("/")
+        if blackhole_url:
+            self.blackhole_url = blackhole_url.rstrip("/")
+        if tls_url:
+            self.tls_url = tls_url.rstrip("/")
 
-    def _refused(self, faults: Sequence[Fault], service: str) -> bool:
-        return any(f.kind == "refused" and f.applies_to(service) for f in faults)
+    def uses(self, kind: str) -> bool:
+        """Whether any fault of the spec is of ``kind`` (the server then opens its port)."""
+        return any(f.kind == kind for f in self.fault_items)
+
+    def _base(self, faults: Sequence[Fault], service: str) -> str:
+        """Where requests to ``service`` go: the real port or the port a fault dictates."""
+        for fault in faults:
+            if fault.kind in _URL_FAULTS and fault.applies_to(service):
+                return getattr(self, _URL_FAULTS[fault.kind])
+        return self.base_url
 
     def auth_url(self, cloud: str) -> str:
         """The cloud's Keystone as written in clouds.yaml (unversioned)."""
-        refused = self._refused(self.keystone_faults(cloud), "identity")
-        return f"{self.refused_url if refused else self.base_url}/{cloud}/identity"
+        return f"{self._base(self.keystone_faults(cloud), 'identity')}/{cloud}/identity"
 
     def endpoint(self, site: Site, service: str, project_id: str = "") -> str:
-        """The catalog URL of ``service`` at ``site`` (the refused port if so faulted)."""
+        """The catalog URL of ``service`` at ``site`` (a fault's port if so faulted)."""
         faults = self._faults.get(site.name, ())
         if service == "identity":
-            refused = self._refused(faults, "identity") or self._refused(
-                self.keystone_faults(site.cloud), "identity"
-            )
-            base = self.refused_url if refused else self.base_url
+            base = self._base(faults, "identity")
+            if base == self.base_url:
+                base = self._base(self.keystone_faults(site.cloud), "identity")
             return f"{base}/{site.cloud}/identity"
-        base = self.refused_url if self._refused(faults, service) else self.base_url
+        base = self._base(faults, service)
         prefix = f"{base}/{site.cloud}/{site.region}"
         if service == "compute":
             return f"{prefix}/compute/v2.1"

@@ -10,7 +10,12 @@ core of its own) and read ``GET /_sim/stats``.
 The listening socket is bound in :meth:`start` itself, so a port in use
 fails there, and a second socket is bound *without* ``listen()`` for the
 ``refused`` fault: connections to it get ECONNREFUSED for as long as the
-server runs, and no other process can take that port meanwhile.
+server runs, and no other process can take that port meanwhile. Two more
+ports exist only when the fault spec uses them: ``blackhole`` (a listening
+socket whose accept queue the server fills itself and never drains, so a
+client's connect gets no answer at all, as behind a firewall that drops
+packets) and ``tls`` (the same app over TLS with a self-signed certificate
+generated at start-up, :attr:`SimServer.tls_cert`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import resource
+import shutil
 import socket
+import tempfile
 import threading
 from types import TracebackType
 from typing import Any
@@ -27,6 +34,7 @@ from aiohttp import web
 
 from edgeshade.sim.app import SimApp
 from edgeshade.sim.model import SimFleet
+from edgeshade.sim.tls import server_context, write_self_signed
 
 #: Listen backlog: hundreds of clients connect at once at the start of a run.
 BACKLOG = 4096
@@ -61,6 +69,11 @@ class SimServer:
         self.app = SimApp(fleet)
         self._sock: socket.socket | None = None
         self._refused_sock: socket.socket | None = None
+        self._blackhole_sock: socket.socket | None = None
+        self._blackhole_fill: list[socket.socket] = []
+        self._tls_sock: socket.socket | None = None
+        self._tls_dir: str | None = None
+        self.tls_cert: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -104,7 +117,12 @@ class SimServer:
         refused.bind((self.host, 0))  # bound, never listening: ECONNREFUSED
         self._sock, self._refused_sock = sock, refused
         self._port = sock.getsockname()[1]
-        self.fleet.bind(self.url, self.refused_url)
+        extra: dict[str, str] = {}
+        if self.fleet.uses("blackhole"):
+            extra["blackhole_url"] = self._open_blackhole()
+        if self.fleet.uses("tls"):
+            extra["tls_url"] = self._open_tls()
+        self.fleet.bind(self.url, self.refused_url, **extra)
         self._stopped.clear()
         self._thread = threading.Thread(target=self._run, name="edgeshade-sim", daemon=True)
         self._thread.start()
@@ -115,6 +133,33 @@ class SimServer:
             self._thread = None
             raise RuntimeError(f"simulated fleet failed to start: {self._error}") from self._error
         return self
+
+    def _open_blackhole(self) -> str:
+        """A port where connects hang: listening, accept queue full, never accepted."""
+        hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hole.bind((self.host, 0))
+        hole.listen(0)
+        port = hole.getsockname()[1]
+        for _ in range(4):  # a backlog of 0 still queues one or two: fill them
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            try:
+                filler.connect((self.host, port))
+            except BlockingIOError:
+                pass
+            self._blackhole_fill.append(filler)
+        self._blackhole_sock = hole
+        return f"http://{self.host}:{port}"
+
+    def _open_tls(self) -> str:
+        """A TLS port serving the same app, with a fresh self-signed certificate."""
+        self._tls_dir = tempfile.mkdtemp(prefix="edgeshade-sim-tls-")
+        self.tls_cert, _key = write_self_signed(self._tls_dir)
+        tls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tls.bind((self.host, 0))
+        self._tls_sock = tls
+        return f"https://{self.host}:{tls.getsockname()[1]}"
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -139,6 +184,11 @@ class SimServer:
         try:
             assert self._sock is not None
             await web.SockSite(runner, self._sock, backlog=BACKLOG).start()
+            if self._tls_sock is not None and self._tls_dir is not None:
+                context = server_context(self.tls_cert or "",
+                                         f"{self._tls_dir}/sim-key.pem")
+                await web.SockSite(runner, self._tls_sock, backlog=BACKLOG,
+                                   ssl_context=context).start()
             self._ready.set()
             await self._stop_requested.wait()
         finally:
@@ -161,10 +211,15 @@ class SimServer:
         self._stopped.set()
 
     def _close_sockets(self) -> None:
-        for sock in (self._sock, self._refused_sock):
+        for sock in (self._sock, self._refused_sock, self._blackhole_sock, self._tls_sock,
+                     *self._blackhole_fill):
             if sock is not None:
                 sock.close()
-        self._sock = self._refused_sock = None
+        self._sock = self._refused_sock = self._blackhole_sock = self._tls_sock = None
+        self._blackhole_fill = []
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the server stops (Ctrl-C raises KeyboardInterrupt here); True if stopped."""

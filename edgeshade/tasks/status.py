@@ -15,7 +15,9 @@ image      ``GET image /v2/images?limit=1``                   Glance answers
 =========  =================================================  ===========================
 
 A service missing from the catalog is reported (``services.volume: absent``),
-never an error: edge sites often run without Cinder. That is 8 HTTP requests
+never an error: edge sites often run without Cinder. A site whose catalog has
+none of the checked services (an identity-only region) is ok with the reason
+``Keystone ok; not in the catalog: compute, network, volume, image``. That is 8 HTTP requests
 per site on a first run (identity discovery, token, 6 checks), 7 once
 discovery is cached in the state store, 6 with ``--token-cache``, fewer with
 ``--checks``.
@@ -33,6 +35,7 @@ garbage → error; Keystone failing → critical.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -86,11 +89,13 @@ class Thresholds:
 
 
 class _Check:
-    """Outcome of one check: state, reason and the facts it found."""
+    """Outcome of one check: state, reason, an optional hint and the facts it found."""
 
-    def __init__(self, state: str = State.OK, reason: str = "", **facts: Any) -> None:
+    def __init__(self, state: str = State.OK, reason: str = "", hint: str | None = None,
+                 **facts: Any) -> None:
         self.state = State(state)
         self.reason = reason
+        self.hint = hint
         self.facts = facts
 
 
@@ -105,12 +110,18 @@ def _items(body: Any, key: str, where: str) -> list[dict[str, Any]]:
 def _num(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedResponse(f"{where}: expected a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not math.isfinite(number):  # 1e999 parses as inf: it would crash int() or the output
+        raise MalformedResponse(f"{where}: expected a finite number")
+    return number
 
 
 def _check_compute(conn: Any, th: Thresholds) -> _Check:
     hyps = _items(conn.get("compute", "/os-hypervisors/detail"), "hypervisors", "os-hypervisors")
-    down = [h.get("hypervisor_hostname", "?") for h in hyps if h.get("state") != "up"]
+    down = [str(h.get("hypervisor_hostname", "?")) for h in hyps if h.get("state") != "up"]
     facts = {
         "hypervisors": len(hyps),
         "up": len(hyps) - len(down),
@@ -164,7 +175,10 @@ def _check_limits(conn: Any, th: Thresholds) -> _Check:
             continue
         used, limit = _num(absolute[used_key], used_key), _num(absolute[max_key], max_key)
         if limit > 0:  # -1 means unlimited
-            usage[name] = round(100.0 * used / limit, 1)
+            percent = 100.0 * used / limit
+            if not math.isfinite(percent):
+                raise MalformedResponse(f"limits: {used_key}/{max_key} out of range")
+            usage[name] = round(percent, 1)
     facts = {"usage_percent": usage}
     top = max(usage.items(), key=lambda kv: kv[1], default=None)
     if top is None:
@@ -263,25 +277,30 @@ def status(
 
     data: dict[str, Any] = {"auth_ms": round(auth_seconds * 1000), "services": services}
     check_states: dict[str, dict[str, str]] = {}
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, str, str | None]] = []
     for name, outcome in outcomes.items():
         if isinstance(outcome, BaseException):
-            state, reason, _hint = classify(outcome)
-            check = _Check(state, reason)
+            state, reason, hint = classify(outcome)
+            check = _Check(state, reason, hint)
         else:
             check = outcome
         data[name] = check.facts
         check_states[name] = {"state": str(check.state), "reason": check.reason}
         if check.state is not State.OK:
-            problems.append((rank(check.state), f"{name}: {check.reason}"))
+            problems.append((rank(check.state), f"{name}: {check.reason}", check.hint))
             key = "volume" if _SERVICE_OF[name] == "block-storage" else _SERVICE_OF[name]
             if check.state not in (State.WARNING,):
                 services[key] = str(check.state)
     data["checks"] = check_states
     state = worst(c["state"] for c in check_states.values())
-    ordered = [text for _rank, text in sorted(problems, key=lambda p: p[0])]
+    problems.sort(key=lambda p: p[0])
+    ordered = [text for _rank, text, _hint in problems]
     reason = "; ".join(ordered[:2]) + (f" (+{len(ordered) - 2} more)" if len(ordered) > 2 else "")
-    return {"state": state, "reason": reason, **data}
+    # The hint of the worst problem that has one: what to try first.
+    hint = next((h for _rank, _text, h in problems if h), None)
+    if not runnable:  # e.g. a Keystone-only region: say why nothing was checked
+        reason = "Keystone ok; not in the catalog: " + ", ".join(services)
+    return {"state": state, "reason": reason, "hint": hint, **data}
 
 
 def _pair(a: Any, b: Any) -> str:

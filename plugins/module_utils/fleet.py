@@ -193,8 +193,9 @@ def _secure_file(secrets: dict[str, Any] | None):
 class FleetModule:
     """Base of the collection's modules: subclass, set ``task`` and ``argument_spec``, call it.
 
-    Override :meth:`task_params` to turn module options into task keywords and
-    :meth:`shape` to add module-specific keys to the result.
+    Override :meth:`task_params` to turn module options into task keywords,
+    :meth:`shape` to add module-specific keys to the result, and :meth:`call`
+    when the module wraps a library operation rather than one task.
     """
 
     #: Task name (``status``), import path (``pkg.module:function``) or callable.
@@ -270,20 +271,30 @@ class FleetModule:
             self.module.fail_json(**result)
         self.module.exit_json(**result)
 
+    def call(self, fleet: Any) -> Any:
+        """The one library call on ``fleet``: a FleetResult, or a finished result dict.
+
+        Default: run ``task`` (with ``dry_run`` in check mode). Modules over a
+        library operation (image sync, deployments, baselines) override this only.
+        """
+        fn = get_task(self.task_ref())
+        params = self.task_params()
+        if self.module.check_mode and not self.read_only:
+            if not accepts_dry_run(fn):
+                return self._not_run(fleet, task_name(fn))
+            params["dry_run"] = True
+        return fleet.run(fn, **params)
+
     def _run(self) -> dict[str, Any]:
         with _secure_file(self.params.get("secrets")) as secure_path:
             fleet = edgeshade.connect(
                 self.params["sites"], **connect_kwargs(self.params, secure_path)
             )
             fleet = self.select(fleet)
-            fn = get_task(self.task_ref())
-            params = self.task_params()
-            if self.module.check_mode and not self.read_only:
-                if not accepts_dry_run(fn):
-                    return self._not_run(fleet, task_name(fn))
-                params["dry_run"] = True
-            fleet_result = fleet.run(fn, **params)
-        return self._result(fleet_result.to_dict(), fleet_result.summary_line(), fleet)
+            outcome = self.call(fleet)
+        if isinstance(outcome, dict):
+            return outcome
+        return self._result(outcome.to_dict(), outcome.summary_line(), fleet)
 
     def _result(self, data: dict[str, Any], summary: str, fleet: Any) -> dict[str, Any]:
         sites = data["sites"]

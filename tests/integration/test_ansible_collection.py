@@ -265,6 +265,21 @@ def test_check_mode_flag_on_the_command_line(env, sim, tmp_path) -> None:
     assert not out_dir.exists()
 
 
+def test_image_sync_target_check_diff_and_idempotence(env, sim, tmp_path) -> None:
+    """image_sync: check mode plans (no bytes sent), a run uploads, a second run is in sync."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "app.qcow2").write_bytes(b"QFI\xfb" + bytes(range(256)) * 512)
+    before = sim["server"].stats()["images"]["bytes_received"]
+    proc = run_target("image_sync", env, sim, tmp_path, "--diff")
+    assert "core-a/RegionTwo (after)" in proc.stdout
+    received = sim["server"].stats()["images"]["received_by_site"]
+    assert sim["server"].stats()["images"]["bytes_received"] - before == 3 * (4 + 256 * 512)
+    assert {s for s in received if s.startswith("core-a")} == {
+        f"core-a/Region{r}" for r in ("One", "Two", "Three")
+    }
+
+
 def test_ansible_doc_renders_every_plugin(env) -> None:
     """Every module (and the inventory plugin) has docs that ansible-doc can render."""
     listed = subprocess.run(
@@ -276,8 +291,10 @@ def test_ansible_doc_renders_every_plugin(env) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     modules = sorted(json.loads(listed.stdout))
-    assert modules == [f"edgeshade.cloud.{m}" for m in (
-        "config", "fleet_run", "fleet_status", "site_info")]
+    assert modules == [
+        f"edgeshade.cloud.{m}"
+        for m in ("config", "fleet_run", "fleet_status", "image_sync", "site_info")
+    ]
     for plugin_type, names in (("module", modules), ("inventory", ["edgeshade.cloud.fleet"])):
         shown = subprocess.run(
             [_tool("ansible-doc"), "--json", "-t", plugin_type, *names],

@@ -137,3 +137,43 @@ def test_hints_for_auth_tls_and_malformed() -> None:
     assert "role" in classify(_http(ks.Forbidden, "http://h/v2.1/servers")).hint
     assert "cacert" in classify(ks.SSLError("bad cert")).hint
     assert "--http-debug" in classify(MalformedResponse("bad")).hint
+
+
+# -- truncated bodies, stalled bodies, untrusted certificates, hints -------------------------
+
+
+def test_a_body_cut_short_is_an_error_with_a_hint_not_a_connect_failure() -> None:
+    exc = ks.UnknownConnectionError(
+        "Unexpected exception for http://h:8774/v2.1/servers: ('Connection broken: "
+        "IncompleteRead(100 bytes read, 100 more expected)', IncompleteRead(...))", None)
+    state, reason, hint = classify(exc)
+    assert state == "error" and reason == "response cut short: h:8774/v2.1/servers"
+    assert hint and "closed before the whole answer" in hint
+
+
+def test_a_stalled_body_read_is_timed_out_not_unreachable() -> None:
+    exc = ks.ConnectFailure(
+        "Unable to establish connection to http://h:9696/v2.0/agents: "
+        "HTTPConnectionPool(host='h', port=9696): Read timed out.")
+    state, reason, hint = classify(exc)
+    assert (state, reason) == ("timed_out", "stopped answering mid-response: h:9696/v2.0/agents")
+    assert hint and "--timeout" in hint
+
+
+def test_an_untrusted_certificate_names_the_reason_and_the_fix() -> None:
+    exc = ks.SSLError(
+        "SSL exception connecting to https://10.0.0.1:5000/v3: HTTPSConnectionPool(host="
+        "'10.0.0.1', port=5000): Max retries exceeded with url: /v3 (Caused by SSLError("
+        "SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        "failed: self-signed certificate (_ssl.c:1006)')))")
+    state, reason, hint = classify(exc)
+    assert state == "unreachable"
+    assert reason == "TLS certificate not trusted (self-signed certificate): 10.0.0.1:5000"
+    assert hint and "cacert" in hint
+
+
+@pytest.mark.parametrize(("status", "words"), [(404, "endpoint URL"), (503, "unavailable"),
+                                               (500, "logs"), (409, "--http-debug")])
+def test_service_http_errors_carry_a_hint(status: int, words: str) -> None:
+    state, _reason, hint = classify(_http(ks.HttpError, "http://h/compute/v2.1/x", status))
+    assert state == "critical" and hint and words in hint

@@ -18,14 +18,14 @@ from edgeshade.sim.services import (
     identity,
     identity_admin,
     image,
-    image_admin,
     network,
     network_admin,
     object_store,
     volume,
 )
+from edgeshade.sim.services import image_transfer as _image_transfer  # noqa: F401 - routes
 
-_ADMIN_ROUTES = (compute_admin, identity_admin, image_admin, network_admin)  # registered
+_ADMIN_ROUTES = (compute_admin, identity_admin, network_admin)  # registered
 
 #: URL segment -> the module serving it.
 SERVICES = {

@@ -3,7 +3,10 @@
 The catalog URL is unversioned: ``GET /`` answers 300 and ``GET /versions``
 200 with v2.0-v2.16. Image lists page as Glance does: a relative ``next``
 link whenever a page is full (so a client walking pages makes one last call
-that returns nothing). Base images carry the same checksums on every site.
+that returns nothing). Base images carry the same checksums on every site. Lists filter
+on attributes (``name``, ``os_hash_value``, ``checksum``...), ``tag`` and, as Glance
+does, on any other key as an image property. Writes are in
+:mod:`~edgeshade.sim.services.image_transfer`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ _MINORS = range(16, -1, -1)  # v2.16 (CURRENT) down to v2.0
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
 DEFAULT_LIMIT = 25
+#: Query keys that filter on an attribute; any other key but these filters on a property.
+_ATTR_FILTERS = ("name", "status", "visibility", "owner", "disk_format", "checksum",
+                 "os_hash_value", "id")
+_NOT_FILTERS = frozenset({"limit", "marker", "sort_key", "sort_dir", "sort", "tag",
+                          "member_status", "os_hidden"})
 MAX_LIMIT = 1000
 
 
@@ -79,10 +87,12 @@ def image_view(img: Image) -> dict[str, Any]:
 @route(SERVICE, "GET", "/v2/images")
 def images(call: Call) -> web.Response:
     q = call.query
+    props = {k: v for k, v in q.items() if k not in _NOT_FILTERS and k not in _ATTR_FILTERS}
     found = [
         img for img in call.contents.images
-        if all(q.get(k) is None or str(getattr(img, k)) == q[k]
-               for k in ("name", "status", "visibility", "owner", "disk_format"))
+        if all(q.get(k) is None or str(getattr(img, k)) == q[k] for k in _ATTR_FILTERS)
+        and ("tag" not in q or all(t in img.tags for t in q.getall("tag")))
+        and all(img.properties.get(k) == v for k, v in props.items())
     ]
     start = 0
     marker = q.get("marker")
