@@ -121,11 +121,12 @@ sites:
       sample: {"differences": 1, "changes": [{"text": "flavors/e1.small: missing"}]}
 """
 
-from ansible_collections.edgeshade.cloud.plugins.module_utils.fleet import (  # noqa: E402
-    FleetModule,
-    _secure_file,
-    connect_kwargs,
-)
+from ansible_collections.edgeshade.cloud.plugins.module_utils.fleet import FleetModule  # noqa: E402
+
+try:
+    from edgeshade import baseline
+except ImportError:
+    pass  # reported by FleetModule (missing_required_lib)
 
 
 class ConfigModule(FleetModule):
@@ -135,26 +136,22 @@ class ConfigModule(FleetModule):
         cached=dict(type="bool", default=False),
     )
 
-    def _run(self):
-        import edgeshade
-        from edgeshade.baseline import api
-
+    def call(self, fleet):
+        """One library call: edgeshade.baseline.apply/diff/status (check mode: the plan)."""
         mode = self.params["mode"]
         self.read_only = mode != "apply"
-        with _secure_file(self.params.get("secrets")) as secure_path:
-            fleet = edgeshade.connect(self.params["sites"],
-                                      **connect_kwargs(self.params, secure_path))
-            base = api.load(self.params["baseline"], fleet)
-            if mode == "diff":
-                result = api.diff(fleet, base)
-            elif mode == "status":
-                result = api.status(fleet, base, cached=self.params["cached"])
-            else:
-                result = api.apply(fleet, base, dry_run=self.module.check_mode)
-        out = self._result(result.to_dict(), result.summary_line(), fleet)
-        out["version"] = base.version
-        out["deferred"] = [r.site for r in result if r.state == "deferred"]
-        return out
+        base = baseline.load(self.params["baseline"], fleet)
+        self._version = base.version
+        if mode == "diff":
+            return baseline.diff(fleet, base)
+        if mode == "status":
+            return baseline.status(fleet, base, cached=self.params["cached"])
+        return baseline.apply(fleet, base, dry_run=self.module.check_mode)
+
+    def shape(self, result, fleet):
+        result["version"] = self._version
+        result["deferred"] = [s["site"] for s in result["sites"] if s["state"] == "deferred"]
+        return result
 
 
 def main():
