@@ -100,6 +100,11 @@ def test_dry_run_plans_and_changes_nothing(small: dict[str, Any], capsys: Any) -
 
 
 def test_example_baseline_converges_mixed_fleet(small: dict[str, Any], capsys: Any) -> None:
+    # one site with every HTTP exchange logged: the user's password is sent, never shown
+    assert _cli(small, "--http-debug", "-C", "edge-00001", "config", "apply", EXAMPLE) == 0
+    logged = capsys.readouterr()
+    assert "POST" in logged.err and "/v3/users" in logged.err
+    assert SECRET not in logged.err and SECRET not in logged.out
     assert _cli(small, "-f", "json", "config", "apply", EXAMPLE) == 0
     out = capsys.readouterr().out
     assert SECRET not in out
