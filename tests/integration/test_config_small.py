@@ -143,7 +143,7 @@ def test_unreachable_site_keeps_last_known_status_with_age(small: dict[str, Any]
     assert api.status(_fleet(small, site), EXAMPLE)[site].data.contact == "online"
 
 
-def test_prune_deletes_extras_only_when_asked(small: dict[str, Any]) -> None:
+def test_prune_deletes_extras_only_when_asked(small: dict[str, Any], capsys: Any) -> None:
     site = "edge-00003"
     _fleet(small, site).run(
         lambda conn, s: {"id": conn.cloud.compute.create_flavor(
@@ -155,6 +155,8 @@ def test_prune_deletes_extras_only_when_asked(small: dict[str, Any]) -> None:
     pruning = small["tmp"] / "prune.yaml"
     pruning.write_text(plain.read_text().replace("name: prune-test",
                                                  "name: prune-test\nprune: true"))
+    assert _cli(small, "-C", site, "config", "diff", str(plain)) == 0  # in sync: exit 0
+    assert _cli(small, "-C", site, "config", "diff", str(pruning)) == 1  # differences: exit 1
     texts = [c["text"] for c in api.diff(_fleet(small, site), str(pruning))[site].data.changes]
     assert "flavors/stray: extra (prune)" in texts
     assert "flavors/m1.tiny: extra (prune)" in texts  # prune means every unlisted flavor
