@@ -150,7 +150,7 @@ def test_prune_deletes_extras_only_when_asked(small: dict[str, Any], capsys: Any
             name="stray", vcpus=1, ram=512, disk=1).id}, record=False)
     plain = small["tmp"] / "plain.yaml"
     plain.write_text("name: prune-test\nresources:\n  flavors:\n"
-                     "    - {name: e1.small, vcpus: 1, ram: 2048, disk: 20}\n")
+                     "    - {name: m1.tiny, vcpus: 1, ram: 512, disk: 1}\n")  # seeded everywhere
     assert api.diff(_fleet(small, site), str(plain))[site].data.differences == 0
     pruning = small["tmp"] / "prune.yaml"
     pruning.write_text(plain.read_text().replace("name: prune-test",
@@ -159,10 +159,10 @@ def test_prune_deletes_extras_only_when_asked(small: dict[str, Any], capsys: Any
     assert _cli(small, "-C", site, "config", "diff", str(pruning)) == 1  # differences: exit 1
     texts = [c["text"] for c in api.diff(_fleet(small, site), str(pruning))[site].data.changes]
     assert "flavors/stray: extra (prune)" in texts
-    assert "flavors/m1.tiny: extra (prune)" in texts  # prune means every unlisted flavor
+    assert "flavors/m1.small: extra (prune)" in texts  # prune means every unlisted flavor
     api.apply(_fleet(small, site), str(pruning))
     names = {f.name for f in small["sim"].contents(site).flavors}
-    assert names == {"e1.small"}
+    assert names == {"m1.tiny"}
 
 
 def test_bundle_push_sends_nothing_when_unchanged(small: dict[str, Any], capsys: Any) -> None:
