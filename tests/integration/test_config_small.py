@@ -130,6 +130,7 @@ def test_example_baseline_converges_mixed_fleet(small: dict[str, Any], capsys: A
 
 def test_unreachable_site_keeps_last_known_status_with_age(small: dict[str, Any]) -> None:
     site = "edge-00005"
+    assert api.apply(_fleet(small, site), EXAMPLE)[site].state == "ok"  # known in sync
     small["sim"].set_faults(site, "refused")
     try:
         first = api.status(_fleet(small, site), EXAMPLE)[site]
