@@ -25,12 +25,14 @@ from edgeshade.errors import (
     TaskError,
 )
 from edgeshade.fleet import Fleet, connect
+from edgeshade.render import Baseline
 from edgeshade.results import FleetResult, SiteResult, State
 from edgeshade.tasks import task
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Baseline",
     "ConfigError",
     "EdgeshadeError",
     "Fleet",

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS run_sites (
     PRIMARY KEY (run_id, site));
 """
 
-_FAILED = {"unreachable", "timed_out", "auth_failed"}
+#: States that count as a failed contact (``deferred``: a rollout could not reach the site).
+_FAILED = {"unreachable", "timed_out", "auth_failed", "deferred"}
 
 
 def default_state_dir() -> Path:

@@ -116,6 +116,9 @@ class SimApp:
         self._first_token.clear()
         self._rotated.clear()
         image_transfer.reset(self.fleet)
+        from edgeshade.sim.config_state import reset_object_bytes
+
+        reset_object_bytes(self.fleet)
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         parts = request.path.split("/")
@@ -330,6 +333,9 @@ class SimApp:
         snap["hanging"] = self.hanging
         snap["sites_generated"] = self.fleet.generated()
         snap["images"] = image_transfer.snapshot(self.fleet)
+        from edgeshade.sim.config_state import object_bytes
+
+        snap["object_bytes_in"] = object_bytes(self.fleet)
         return snap
 
 

@@ -222,6 +222,20 @@ class SimFleet:
 
     # -- faults --------------------------------------------------------------
 
+    def set_faults(self, site_name: str, spec: str | Sequence[Fault] = "") -> None:
+        """Replace a site's faults while the fleet is served (a link going down or
+        coming back). A ``refused`` fault set this way cuts off requests that reach
+        the server: configs written earlier keep pointing at the real port."""
+        if site_name not in self._sites:
+            raise KeyError(site_name)
+        faults = tuple(parse_faults(f"{spec}={site_name}") if isinstance(spec, str) and spec
+                       else () if isinstance(spec, str) else spec)
+        if faults:
+            self._faults[site_name] = faults
+        else:
+            self._faults.pop(site_name, None)
+        self._cloud_faults = self._keystone_faults()
+
     def faults_of(self, site_name: str) -> tuple[Fault, ...]:
         """Every fault of the site, in spec order (may be several with globs)."""
         if site_name not in self._sites:
@@ -306,6 +320,8 @@ class SimFleet:
             return f"{prefix}/volume/v3/{project_id}"
         if service == "image":
             return f"{prefix}/image"
+        if service == "object-store":
+            return f"{prefix}/object-store/v1/AUTH_{project_id}"
         raise ValueError(f"unknown service {service!r}")
 
     # -- config ----------------------------------------------------------------

@@ -11,6 +11,7 @@ import edgeshade
 from edgeshade import errors
 
 PUBLIC_API = [
+    "Baseline",
     "ConfigError",
     "EdgeshadeError",
     "Fleet",

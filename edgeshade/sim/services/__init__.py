@@ -12,8 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from edgeshade.sim.services import compute, identity, image, network, volume
+from edgeshade.sim.services import (
+    compute,
+    compute_admin,
+    identity,
+    identity_admin,
+    image,
+    network,
+    network_admin,
+    object_store,
+    volume,
+)
 from edgeshade.sim.services import image_transfer as _image_transfer  # noqa: F401 - routes
+
+_ADMIN_ROUTES = (compute_admin, identity_admin, network_admin)  # registered
 
 #: URL segment -> the module serving it.
 SERVICES = {
@@ -22,6 +34,7 @@ SERVICES = {
     "network": network,
     "volume": volume,
     "image": image,
+    "object-store": object_store,
 }
 
 #: URL segment -> the service's error body format.
