@@ -21,8 +21,8 @@ _SECRET_KEYS = (
 _PATTERNS = [
     # "password": "x"  'secret': 'x'
     re.compile(rf"""(?i)(["']?{_SECRET_KEYS}["']?\s*[:=]\s*["'])([^"']+)(["'])"""),
-    # -H "X-Auth-Token: abc"  X-Subject-Token: abc
-    re.compile(r"(?i)((?:X-Auth-Token|X-Subject-Token)\s*:\s*)([^\s\"',}]+)"),
+    # -H "X-Auth-Token: abc"  X-Subject-Token: abc  (keystoneauth: "{SHA256}<hex>")
+    re.compile(r"(?i)((?:X-Auth-Token|X-Subject-Token)\s*:\s*)(\{SHA256\}\w+|[^\s\"',}]+)"),
     # password=abc in URLs and form bodies
     re.compile(rf"(?i)({_SECRET_KEYS}=)([^&\s\"']+)"),
 ]

@@ -108,3 +108,10 @@ def test_filter_redacts_exception_text(caplog) -> None:
         logger.removeFilter(redactor)
     assert "pw-in-exception" not in caplog.text
     assert "site a failed (RuntimeError: login failed with <redacted>)" in caplog.text
+
+
+def test_keystoneauth_hashed_token_header_is_redacted_whole() -> None:
+    from edgeshade.logs import redact
+
+    line = 'curl -g -i -X GET http://x/v3 -H "X-Auth-Token: {SHA256}9f86d081884c7d65"'
+    assert redact(line).endswith('-H "X-Auth-Token: <redacted>"')
