@@ -33,13 +33,13 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from _sim import Sim  # benchmarks/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -182,44 +182,11 @@ WORKERS = {"render-once": worker_render_once, "naive": worker_naive, "diff": wor
 # -- orchestration --------------------------------------------------------------------------
 
 
-class Sim:
-    """``edgeshade sim serve`` in its own process (it gets the second core)."""
-
-    def __init__(self, sites: int, latency_ms: float, config_dir: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeshade.cli", "sim", "serve", "--sites", str(sites),
-             "--latency-ms", str(latency_ms), "--seed", "1", "--write-config", config_dir],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.url = None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                self.url = found.group(1)
-                break
-        if not self.url:
-            self.proc.kill()
-            raise RuntimeError("simulator did not start")
-        _add_site_values(config_dir)
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/_sim/stats", timeout=60) as resp:
-            return json.load(resp)
-
-    def reset(self) -> None:
-        req = urllib.request.Request(self.url + "/_sim/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=60).read()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def start_sim(sites: int, latency_ms: float, config_dir: str) -> Sim:
+    """The shared simulator process, with the example baseline's site values added."""
+    sim = Sim(sites, latency_ms, config_dir)
+    _add_site_values(config_dir)
+    return sim
 
 
 def _add_site_values(config_dir: str) -> None:
@@ -290,7 +257,7 @@ def main() -> int:
     if "diff" in parts or "push" in parts:
         with tempfile.TemporaryDirectory() as tmp:
             config_dir = os.path.join(tmp, "config")
-            sim = Sim(args.sites, args.latency_ms, config_dir)
+            sim = start_sim(args.sites, args.latency_ms, config_dir)
             conf = ["--config", os.path.join(config_dir, "clouds.yaml"),
                     "--secure", os.path.join(config_dir, "secure.yaml"),
                     "--state-dir", os.path.join(tmp, "state")]

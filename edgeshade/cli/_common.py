@@ -254,8 +254,13 @@ def run_fleet(state: CliState, task: Any, columns: dict[str, Any] | None = None,
     return result
 
 
-def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any:
-    """A Fleet with the global options (config loaded and sites selected unless given)."""
+def make_fleet(state: CliState, *, config: Any = None, sites: Any = None,
+               **overrides: Any) -> Any:
+    """A Fleet with the global options (config loaded and sites selected unless given).
+
+    ``overrides`` replace Fleet settings: operations that journal and lock
+    (baselines, images, deployments) run on threads in this process.
+    """
     from edgeshade.fleet import Fleet
 
     executor = state.executor or ("dask" if state.scheduler else None)
@@ -265,9 +270,7 @@ def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any
         fail(f"--scheduler is for --executor dask (not {executor})")
     config = config if config is not None else state.load_config()
     sites = sites if sites is not None else config.select(state.clouds or ["all"])
-    return Fleet(
-        config,
-        sites,
+    settings = dict(
         concurrency=state.concurrency,
         timeout=state.timeout,
         retries=state.retries,
@@ -278,6 +281,7 @@ def make_fleet(state: CliState, *, config: Any = None, sites: Any = None) -> Any
         executor=executor,
         scheduler=state.scheduler,
     )
+    return Fleet(config, sites, **{**settings, **overrides})
 
 
 def keep_details(state: CliState, result: Any, columns: dict[str, Any] | None) -> None:
@@ -293,13 +297,9 @@ def keep_details(state: CliState, result: Any, columns: dict[str, Any] | None) -
 
 def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **params: Any) -> int:
     """Load config, select sites, run ``task`` with a progress bar, render; returns exit code."""
-    from edgeshade.output import DEFAULT_COLUMNS, pick_columns, render
-    from edgeshade.results import EXIT_CANCELLED
+    from edgeshade.output import DEFAULT_COLUMNS
 
-    try:  # an unknown -c column is bad input: say so before contacting any site
-        pick_columns(columns or DEFAULT_COLUMNS, state.columns)
-    except ValueError as exc:
-        fail(str(exc))
+    check_columns(state, columns or DEFAULT_COLUMNS)
     result = run_fleet(state, task, columns, **params)
     last_success = None
     if state.fmt == "prometheus" and state.use_state:
@@ -308,15 +308,33 @@ def run_task(state: CliState, task: Any, columns: dict[str, Any] | None, **param
         with StateStore(state.state_dir) as store:
             known = store.last_known([r.site for r in result])
         last_success = {site: row["last_ok"] for site, row in known.items() if row["last_ok"]}
+    return show_result(state, result, columns, last_success=last_success)
+
+
+def check_columns(state: CliState, columns: dict[str, Any]) -> None:
+    """An unknown ``-c`` column is bad input: say so before contacting any site."""
+    from edgeshade.output import pick_columns
+
     try:
-        render(result, state.fmt, columns=columns, wanted=state.columns,
-               last_success=last_success)
+        pick_columns(columns, state.columns)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def show_result(state: CliState, result: Any, columns: dict[str, Any] | None,
+                **render_kw: Any) -> int:
+    """Render ``result`` in the chosen format; the exit code scripts and monitoring read."""
+    from edgeshade.output import render
+    from edgeshade.results import EXIT_CANCELLED
+
+    try:
+        render(result, state.fmt, columns=columns, wanted=state.columns, **render_kw)
     except ValueError as exc:  # an unknown -c column
         fail(str(exc))
     if result.cancelled:
         click.echo("edgeshade: interrupted; sites not finished are marked cancelled", err=True)
         return EXIT_CANCELLED
-    return result.exit_code
+    return int(result.exit_code)
 
 
 class progress_bar:  # noqa: N801 - used as a context manager like rich's own

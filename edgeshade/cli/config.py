@@ -9,11 +9,13 @@ import click
 
 from edgeshade.cli._common import (
     CliState,
-    fail,
+    check_columns,
     handle_errors,
+    make_fleet,
     merged,
     output_options,
     progress_bar,
+    show_result,
     stderr_is_tty,
 )
 
@@ -60,13 +62,9 @@ PUSH_COLUMNS: dict[str, Callable[[Any], Any]] = {
 
 
 def _fleet(state: CliState) -> Any:
-    from edgeshade.fleet import Fleet
-
     config = state.load_config()
     sites = config.select(state.clouds or ["all"])
-    fleet = Fleet(config, sites, concurrency=state.concurrency, timeout=state.timeout,
-                  retries=state.retries, state_dir=state.state_dir, use_state=state.use_state,
-                  token_cache=state.token_cache, processes=1)
+    fleet = make_fleet(state, config=config, sites=sites, executor="threads", processes=1)
     if state.redactor is not None:  # baseline secrets never reach a log line
         from edgeshade.baseline.api import secrets_for
 
@@ -76,36 +74,14 @@ def _fleet(state: CliState) -> Any:
     return fleet
 
 
-def _show(state: CliState, result: Any, columns: dict[str, Callable[[Any], Any]]) -> int:
-    from edgeshade.output import pick_columns, render
-
-    try:
-        pick_columns(columns, state.columns)
-        render(result, state.fmt, columns=columns, wanted=state.columns)
-    except ValueError as exc:
-        fail(str(exc))
-    if result.cancelled:
-        click.echo("edgeshade: interrupted; sites not finished are marked cancelled", err=True)
-    return int(result.exit_code)
-
-
-def _check_columns(state: CliState, columns: dict[str, Callable[[Any], Any]]) -> None:
-    from edgeshade.output import pick_columns
-
-    try:
-        pick_columns(columns, state.columns)
-    except ValueError as exc:
-        fail(str(exc))
-
-
 def _run(state: CliState, columns: dict[str, Callable[[Any], Any]],
          call: Callable[[Any, Any], Any]) -> int:
-    _check_columns(state, columns)
+    check_columns(state, columns)
     fleet = _fleet(state)
     show = stderr_is_tty() and not (state.debug or state.http_debug)
     with progress_bar(len(fleet.sites), enabled=show) as progress:
         result = call(fleet, progress)
-    return _show(state, result, columns)
+    return show_result(state, result, columns)
 
 
 @click.group("config")

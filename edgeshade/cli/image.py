@@ -10,10 +10,13 @@ import click
 
 from edgeshade.cli._common import (
     CliState,
+    check_columns,
     fail,
     handle_errors,
+    make_fleet,
     merged,
     output_options,
+    show_result,
     stderr_is_tty,
 )
 
@@ -47,42 +50,7 @@ PRUNE_COLUMNS: dict[str, Callable[[Any], Any]] = {
 
 
 def _fleet(state: CliState) -> Any:
-    from edgeshade.fleet import Fleet
-
-    config = state.load_config()
-    return Fleet(
-        config,
-        config.select(state.clouds or ["all"]),
-        concurrency=state.concurrency,
-        timeout=state.timeout,
-        retries=state.retries,
-        state_dir=state.state_dir,
-        use_state=state.use_state,
-        token_cache=state.token_cache,
-    )
-
-
-def _show(state: CliState, result: Any, columns: dict[str, Any]) -> int:
-    from edgeshade.output import render
-    from edgeshade.results import EXIT_CANCELLED
-
-    try:
-        render(result, state.fmt, columns=columns, wanted=state.columns)
-    except ValueError as exc:
-        fail(str(exc))
-    if result.cancelled:
-        click.echo("edgeshade: interrupted; sites not finished are marked cancelled", err=True)
-        return EXIT_CANCELLED
-    return result.exit_code
-
-
-def _check_columns(state: CliState, columns: dict[str, Any]) -> None:
-    from edgeshade.output import pick_columns
-
-    try:
-        pick_columns(columns, state.columns)
-    except ValueError as exc:
-        fail(str(exc))
+    return make_fleet(state, executor="threads", processes=1)
 
 
 class _SyncProgress:
@@ -190,7 +158,7 @@ def sync_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
     merged(state, clouds, fmt, columns)
     if (file_ is None) == (url is None):
         fail("image sync: give exactly one of --file or --url")
-    _check_columns(state, SYNC_COLUMNS)
+    check_columns(state, SYNC_COLUMNS)
     props = _properties(properties)
     fleet = _fleet(state)
     show = stderr_is_tty() and not (state.debug or state.http_debug)
@@ -202,7 +170,7 @@ def sync_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
             upload_timeout=upload_timeout, import_timeout=import_timeout,
             stall_timeout=stall_timeout, dry_run=dry_run, progress=progress,
         )
-    return _show(state, result, SYNC_COLUMNS)
+    return show_result(state, result, SYNC_COLUMNS)
 
 
 @image_group.command("status")
@@ -218,9 +186,9 @@ def status_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
     from edgeshade import images
 
     merged(state, clouds, fmt, columns)
-    _check_columns(state, STATUS_COLUMNS)
+    check_columns(state, STATUS_COLUMNS)
     result = images.status(_fleet(state), name, file=file_)
-    return _show(state, result, STATUS_COLUMNS)
+    return show_result(state, result, STATUS_COLUMNS)
 
 
 @image_group.command("prune")
@@ -240,6 +208,6 @@ def prune_command(state: CliState, clouds: tuple[str, ...], fmt: str | None,
     from edgeshade import images
 
     merged(state, clouds, fmt, columns)
-    _check_columns(state, PRUNE_COLUMNS)
+    check_columns(state, PRUNE_COLUMNS)
     result = images.prune(_fleet(state), name, keep=keep, file=file_, dry_run=dry_run)
-    return _show(state, result, PRUNE_COLUMNS)
+    return show_result(state, result, PRUNE_COLUMNS)
