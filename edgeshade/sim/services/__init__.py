@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeshade.sim.services import compute, identity, image, network, volume
+from edgeshade.sim.services import servers as _servers  # noqa: F401 - Nova writes
 
 #: URL segment -> the module serving it.
 SERVICES = {
