@@ -20,6 +20,7 @@ import click
 
 from edgeshade.cli._common import EXIT_USAGE, main_group
 from edgeshade.cli.clouds import clouds_command
+from edgeshade.cli.deploy import deploy_group
 from edgeshade.cli.sim import demo_command, sim_group
 from edgeshade.cli.status import status_command
 
@@ -27,6 +28,7 @@ main_group.add_command(status_command)
 main_group.add_command(clouds_command)
 main_group.add_command(demo_command)
 main_group.add_command(sim_group)
+main_group.add_command(deploy_group)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,8 +116,13 @@ class Deployment:
 
     def history(self) -> list[Munch]:
         """Runs of this deployment, oldest first: when, versions, sites, steps by action."""
-        with Journal.open(self.fleet.state_dir) as journal:
-            steps = journal.steps(self.op)
+        return self.history_of(self.spec, self.fleet.state_dir)
+
+    @staticmethod
+    def history_of(spec: Spec, state_dir: str | None) -> list[Munch]:
+        """:meth:`history` from the journal alone (no config, no site contacted)."""
+        with Journal.open(state_dir) as journal:
+            steps = journal.steps(spec.op)
         runs: dict[str, Munch] = {}
         for s in steps:
             r = runs.setdefault(s.run, Munch(run=s.run, started=s.begun, ended=s.begun,
