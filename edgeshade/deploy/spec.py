@@ -362,6 +362,8 @@ def _stack(item: Any, where: str, base: Path) -> StackSpec:
                               f"(declared: {', '.join(sorted(declared)) or 'none'})")
         if isinstance(params[key], str):
             _text(params, key, f"{where}.parameters")
+    # As JSON, the way Heat receives it (heat_template_version: 2021-04-16 is a string there).
+    loaded = json.loads(json.dumps(loaded, default=str))
     return StackSpec(name=name, template=dict(loaded), template_path=str(path),
                      parameters=dict(params))
 

@@ -265,11 +265,18 @@ def _stack_snapshot(conn: SiteConnection, cur: dict[str, Any] | None) -> dict[st
     if not cur:
         return None
     name, sid = cur.get("stack_name"), cur.get("id")
-    template = conn.get("orchestration", f"/stacks/{name}/{sid}/template")
-    return {"id": sid, "name": name, "template": template,
-            "parameters": {k: v for k, v in (cur.get("parameters") or {}).items()
+    shown = conn.parallel({
+        "stack": lambda: conn.get("orchestration", f"/stacks/{name}/{sid}")["stack"],
+        "template": lambda: conn.get("orchestration", f"/stacks/{name}/{sid}/template"),
+    })
+    for value in shown.values():
+        if isinstance(value, BaseException):
+            raise value
+    stack = shown["stack"]
+    return {"id": sid, "name": name, "template": shown["template"],
+            "parameters": {k: v for k, v in (stack.get("parameters") or {}).items()
                            if not k.startswith("OS::")},
-            "tags": list(cur.get("tags") or [])}
+            "tags": list(stack.get("tags") or [])}
 
 
 def _recover(run: Run, site: str, observed: Any) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from edgeshade.sim.services import compute, identity, image, network, volume
+from edgeshade.sim.services import compute, identity, image, network, orchestration, volume
 from edgeshade.sim.services import servers as _servers  # noqa: F401 - Nova writes
 
 #: URL segment -> the module serving it.
@@ -22,6 +22,7 @@ SERVICES = {
     "network": network,
     "volume": volume,
     "image": image,
+    "orchestration": orchestration,
 }
 
 #: URL segment -> the service's error body format.

@@ -37,6 +37,7 @@ _CATALOG = (
     ("block-storage", "cinder", "volume"),
     ("volumev3", "cinderv3", "volume"),
     ("image", "glance", "image"),
+    ("orchestration", "heat", "orchestration"),
 )
 
 
