@@ -11,6 +11,7 @@ language, so a shared renderer can replace it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -63,6 +64,7 @@ def _env() -> Any:
     return _ENV
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_text(text: str) -> Any:
     """Parse a template once (syntax errors surface at load time, not per site)."""
     return _env().from_string(text)

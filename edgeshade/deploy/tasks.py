@@ -19,6 +19,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from openstack.compute.v2 import flavor as _flavor
+from openstack.image.v2 import image as _image
+from openstack.network.v2 import network as _network
+
 from edgeshade.deploy.plan import (
     COMPUTE_READ,
     Change,
@@ -163,11 +167,13 @@ def _create_server(conn: SiteConnection, run: Run, site: str, ws: WantedServer, 
     with run.journal.step(spec.op, site, "create", resource=ws.name,
                           version=version or spec.version,
                           before={"image": ws.image, "flavor": ws.flavor}) as step:
+        # Names were resolved by the plan's reads: hand the cloud layer resources, not
+        # names, so it does not look each one up again (6 round trips per server).
         server = conn.cloud.create_server(
             ws.name,
-            image=obs.image_ids[ws.image],
-            flavor=obs.flavors[ws.flavor],
-            network=[obs.networks[n] for n in ws.networks] or None,
+            image=_image.Image(id=obs.image_ids[ws.image]),
+            flavor=_flavor.Flavor(id=obs.flavors[ws.flavor]),
+            network=[_network.Network(id=obs.networks[n]) for n in ws.networks] or None,
             security_groups=list(ws.security_groups) or None,
             key_name=ws.key_name,
             userdata=ws.user_data,
@@ -175,7 +181,6 @@ def _create_server(conn: SiteConnection, run: Run, site: str, ws: WantedServer, 
             auto_ip=False,
             wait=False,
         )
-        step.resource = server.id
         step.after = {"id": server.id, "name": ws.name}
     return str(server.id)
 
