@@ -326,6 +326,8 @@ def _server_set(item: Any, where: str) -> ServerSet:
     floating = item.get("floating_ip", False)
     if not isinstance(floating, bool):
         raise ConfigError(f"{where}.floating_ip: expected true or false")
+    if floating:  # refuse rather than silently deploy servers without the address asked for
+        raise ConfigError(f"{where}.floating_ip: floating IPs are not supported yet")
     return ServerSet(
         name=name or "", count=count, image=image or "", flavor=flavor or "",
         networks=_names(item, "networks", where),

@@ -276,7 +276,9 @@ def test_ansible_doc_renders_every_plugin(env) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     modules = sorted(json.loads(listed.stdout))
-    assert modules == [f"edgeshade.cloud.{m}" for m in ("fleet_run", "fleet_status", "site_info")]
+    assert modules == [
+        f"edgeshade.cloud.{m}" for m in ("deploy", "fleet_run", "fleet_status", "site_info")
+    ]
     for plugin_type, names in (("module", modules), ("inventory", ["edgeshade.cloud.fleet"])):
         shown = subprocess.run(
             [_tool("ansible-doc"), "--json", "-t", plugin_type, *names],
