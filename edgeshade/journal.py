@@ -30,10 +30,8 @@ import contextlib
 import fcntl
 import json
 import os
-import queue
 import random
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,78 +63,6 @@ CREATE TABLE IF NOT EXISTS pending (
 
 
 
-class _GroupWriter:
-    """Steps from every site thread, committed by one thread in shared transactions.
-
-    Why: with hundreds of site threads, each committing its own step under the
-    store lock makes a convoy (the holder waits for the GIL between SQLite
-    calls while the others queue on the lock): ~200 ms per step at 100 sites in
-    flight for ~0.1 ms of work. Callers still wait until their row is
-    committed, so a step is durable before the change it announces is made.
-    """
-
-    def __init__(self, store: StateStore) -> None:
-        self.store = store
-        self.queue: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
-        self.start_lock = threading.Lock()
-
-    def write(self, sql: str, args: tuple[Any, ...]) -> int:
-        """Run one statement in the next group commit; returns its lastrowid."""
-        with self.start_lock:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, name="edgeshade-journal",
-                                               daemon=True)
-                self.thread.start()
-        item: list[Any] = [sql, args, threading.Event(), 0, None]
-        self.queue.put(item)
-        item[2].wait()
-        if item[4] is not None:
-            raise item[4]
-        return int(item[3] or 0)
-
-    def stop(self) -> None:
-        with self.start_lock:
-            if self.thread is not None:
-                self.queue.put(None)
-                self.thread.join()
-                self.thread = None
-
-    def _commit(self, batch: list[list[Any]]) -> None:
-        db = self.store._db
-        with self.store._lock, db:
-            for item in batch:
-                item[3] = db.execute(item[0], item[1]).lastrowid
-
-    def _loop(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is None:
-                return
-            batch, stop = [first], False
-            while len(batch) < 500:
-                try:
-                    nxt = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            try:
-                self._commit(batch)
-            except Exception:  # noqa: BLE001 - find the bad statement: one at a time
-                for item in batch:
-                    try:
-                        self._commit([item])
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
-                        item[4] = exc
-            for item in batch:
-                item[2].set()
-            if stop:
-                return
-
-
 class StateBusy(EdgeshadeError):
     """Another edgeshade process holds the writer lock of this operation."""
 
@@ -162,21 +88,12 @@ class Journal:
             # resume re-reads the clouds anyway. FULL costs an fsync per step (~5 ms,
             # serialised across every site in flight).
             store._db.execute("PRAGMA synchronous=NORMAL")
-        self._writer = _GroupWriter(store)
-
-    def close(self) -> None:
-        """Stop the step writer (the store stays open; :meth:`open` closes both)."""
-        self._writer.stop()
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, state_dir: str | os.PathLike[str] | None = None) -> Iterator[Journal]:
         with StateStore(state_dir) as store:
-            journal = cls(store)
-            try:
-                yield journal
-            finally:
-                journal.close()
+            yield cls(store)
 
     # -- steps -------------------------------------------------------------------
 
@@ -191,12 +108,15 @@ class Journal:
         before: Any = None,
     ) -> int:
         """Record that a step is about to happen; returns its id for :meth:`end`."""
-        return self._writer.write(
-            "INSERT INTO journal (op, run, site, action, resource, version, phase, before,"
-            " begun) VALUES (?,?,?,?,?,?,?,?,?)",
-            (op, self.run, site, action, resource, version, "begun", _dump(before),
-             time.time()),
-        )
+        db = self.store._db
+        with self.store._lock, db:
+            cur = db.execute(
+                "INSERT INTO journal (op, run, site, action, resource, version, phase, before,"
+                " begun) VALUES (?,?,?,?,?,?,?,?,?)",
+                (op, self.run, site, action, resource, version, "begun", _dump(before),
+                 time.time()),
+            )
+        return int(cur.lastrowid or 0)
 
     def end(
         self,
@@ -207,11 +127,13 @@ class Journal:
         error: str | None = None,
     ) -> None:
         """Close a step: ``done`` with ``after`` (and the resource id it created), or ``failed``."""
-        self._writer.write(
-            "UPDATE journal SET phase = ?, after = ?, error = ?, ended = ?,"
-            " resource = COALESCE(?, resource) WHERE id = ?",
-            ("failed" if error else "done", _dump(after), error, time.time(), resource, step),
-        )
+        db = self.store._db
+        with self.store._lock, db:
+            db.execute(
+                "UPDATE journal SET phase = ?, after = ?, error = ?, ended = ?,"
+                " resource = COALESCE(?, resource) WHERE id = ?",
+                ("failed" if error else "done", _dump(after), error, time.time(), resource, step),
+            )
 
     @contextlib.contextmanager
     def step(self, op: str, site: str, action: str, **kw: Any) -> Iterator[Munch]:
