@@ -161,6 +161,9 @@ def classify(exc: BaseException) -> Classified:
                 "(--http-debug shows the request id)",
             )
         return Classified("critical", _one_line(_http_reason(exc)), _http_hint(status))
+    sdk = _sdk_exception(exc)
+    if sdk is not None:
+        return sdk
     if isinstance(exc, json.JSONDecodeError):
         return Classified(
             "error",
@@ -176,3 +179,25 @@ def classify(exc: BaseException) -> Classified:
     if isinstance(exc, ConnectionError | OSError):
         return Classified("unreachable", _one_line(f"{type(exc).__name__}: {exc}"))
     return Classified("error", _one_line(f"{type(exc).__name__}: {exc}"))
+
+
+def _sdk_exception(exc: BaseException) -> Classified | None:
+    """openstacksdk's errors (the cloud layer's): HTTP answers are not connectivity.
+
+    ``openstack.exceptions.HttpException`` derives from requests' HTTPError,
+    an OSError, which would otherwise read as "unreachable" (and a rollout
+    would defer a site whose Nova answered 500).
+    """
+    from openstack import exceptions as sdk_exc
+
+    if isinstance(exc, sdk_exc.ResourceTimeout):
+        return Classified("timed_out", _one_line(str(exc) or "timed out waiting"))
+    if isinstance(exc, sdk_exc.HttpException):
+        status = exc.status_code or 0
+        text = _one_line(f"{status}: {exc.details or exc.message}" if status else str(exc))
+        if status in (401, 403):
+            return Classified("auth_failed", text)
+        return Classified("critical", text)
+    if isinstance(exc, sdk_exc.SDKException):
+        return Classified("error", _one_line(str(exc)))
+    return None

@@ -130,6 +130,12 @@ class Fleet:
         chosen = {s.name for s in self.config.select(selectors)}
         return self.with_sites([s for s in self.sites if s.name in chosen])
 
+    def deploy(self, spec: Any) -> Any:
+        """A :class:`~edgeshade.deploy.Deployment` of ``spec`` (a path, mapping or Spec)."""
+        from edgeshade.deploy import Deployment
+
+        return Deployment(self, spec)
+
     def store(self) -> StateStore | None:
         return StateStore(self.state_dir) if self.use_state else None
 

@@ -21,6 +21,7 @@ import click
 from edgeshade.cli._common import EXIT_USAGE, main_group
 from edgeshade.cli.clouds import clouds_command
 from edgeshade.cli.config import config_group, sync_command
+from edgeshade.cli.deploy import deploy_group
 from edgeshade.cli.exporter import exporter_command
 from edgeshade.cli.history import changes_command, history_command
 from edgeshade.cli.image import image_group
@@ -39,6 +40,7 @@ main_group.add_command(changes_command)
 main_group.add_command(image_group)
 main_group.add_command(config_group)
 main_group.add_command(sync_command)
+main_group.add_command(deploy_group)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The built-in simulated OpenStack fleet.
 
-One process, one aiohttp server on 127.0.0.1, serving Keystone v3, Nova,
+One process, one aiohttp server on 127.0.0.1, serving Keystone v3, Nova, Heat,
 Neutron, Cinder and Glance for N sites with seeded contents, latency and
 faults: operators rehearse against it, tests and benchmarks run on it::
 

@@ -56,7 +56,8 @@ _KINDS: dict[str, tuple[type | None, float | int | None]] = {
 KINDS: tuple[str, ...] = tuple(_KINDS)
 
 #: Services a fault can be limited to, with the catalog aliases users may type.
-SERVICES: tuple[str, ...] = ("identity", "compute", "network", "volume", "image")
+SERVICES: tuple[str, ...] = ("identity", "compute", "network", "volume", "image",
+                             "orchestration")
 _SERVICE_ALIASES = {"block-storage": "volume", "volumev3": "volume", "keystone": "identity"}
 
 _ITEM = re.compile(r"^(?P<kind>[^:@=]+)(?::(?P<arg>[^@=]*))?(?:@(?P<service>[^=]*))?=(?P<who>.+)$")

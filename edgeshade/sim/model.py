@@ -18,6 +18,7 @@ URL layout on the server's port P (``base`` = ``http://127.0.0.1:P``)::
     {base}/{cloud}/{region}/network              Neutron (unversioned; API under /v2.0)
     {base}/{cloud}/{region}/volume/v3/{project}  Cinder (block-storage and volumev3)
     {base}/{cloud}/{region}/image                Glance (unversioned; API under /v2)
+    {base}/{cloud}/{region}/orchestration/v1/{project}  Heat
 
 Credentials are derived from the seed (user ``admin``, project ``admin``,
 domain ``Default``): a config written earlier stays valid when the sim is
@@ -222,20 +223,6 @@ class SimFleet:
 
     # -- faults --------------------------------------------------------------
 
-    def set_faults(self, site_name: str, spec: str | Sequence[Fault] = "") -> None:
-        """Replace a site's faults while the fleet is served (a link going down or
-        coming back). A ``refused`` fault set this way cuts off requests that reach
-        the server: configs written earlier keep pointing at the real port."""
-        if site_name not in self._sites:
-            raise KeyError(site_name)
-        faults = tuple(parse_faults(f"{spec}={site_name}") if isinstance(spec, str) and spec
-                       else () if isinstance(spec, str) else spec)
-        if faults:
-            self._faults[site_name] = faults
-        else:
-            self._faults.pop(site_name, None)
-        self._cloud_faults = self._keystone_faults()
-
     def faults_of(self, site_name: str) -> tuple[Fault, ...]:
         """Every fault of the site, in spec order (may be several with globs)."""
         if site_name not in self._sites:
@@ -246,6 +233,25 @@ class SimFleet:
         """The site's (first) fault, or None for a healthy site."""
         found = self.faults_of(site_name)
         return found[0] if found else None
+
+    def set_faults(self, site_name: str, faults: str | Sequence[Fault] | None = None) -> None:
+        """Replace a site's faults while the fleet is served (a site going down, coming back).
+
+        Endpoints in new tokens follow; ``refused`` then cuts off requests that
+        reach the real port with an old catalog, as a site that went down would.
+        """
+        if site_name not in self._sites:
+            raise KeyError(site_name)
+        if isinstance(faults, str | None):  # kinds: "refused" or "slow:500,500@compute"
+            kinds = [k.strip() for k in (faults or "").split(",") if k.strip()]
+            items = parse_faults(",".join(f"{k}={site_name}" for k in kinds))
+        else:
+            items = list(faults)
+        if items:
+            self._faults[site_name] = tuple(items)
+        else:
+            self._faults.pop(site_name, None)
+        self._cloud_faults = self._keystone_faults()
 
     def keystone_faults(self, cloud: str) -> tuple[Fault, ...]:
         """Faults that hit the cloud's Keystone (auth_url)."""
@@ -322,6 +328,8 @@ class SimFleet:
             return f"{prefix}/image"
         if service == "object-store":
             return f"{prefix}/object-store/v1/AUTH_{project_id}"
+        if service == "orchestration":
+            return f"{prefix}/orchestration/v1/{project_id}"
         raise ValueError(f"unknown service {service!r}")
 
     # -- config ----------------------------------------------------------------

@@ -293,7 +293,7 @@ def test_ansible_doc_renders_every_plugin(env) -> None:
     modules = sorted(json.loads(listed.stdout))
     assert modules == [
         f"edgeshade.cloud.{m}"
-        for m in ("config", "fleet_run", "fleet_status", "image_sync", "site_info")
+        for m in ("config", "deploy", "fleet_run", "fleet_status", "image_sync", "site_info")
     ]
     for plugin_type, names in (("module", modules), ("inventory", ["edgeshade.cloud.fleet"])):
         shown = subprocess.run(

@@ -118,7 +118,7 @@ def test_token_catalog_and_validation(sim) -> None:
     types = {e["type"]: {x["region"] for x in e["endpoints"]} for e in token["catalog"]}
     regions = {"RegionOne", "RegionTwo", "RegionThree"}
     assert types == {t: regions for t in ("identity", "compute", "network", "block-storage",
-                                          "volumev3", "image", "object-store")}
+                                          "volumev3", "image", "object-store", "orchestration")}
     bare = next(s for s in fleet.sites if not fleet.site(s).has_volume and not fleet.faults_of(s))
     bare_types = {e["type"] for e in _token_request(sim, bare).json()["token"]["catalog"]}
     assert "block-storage" not in bare_types and "volumev3" not in bare_types

@@ -21,9 +21,11 @@ from edgeshade.sim.services import (
     network,
     network_admin,
     object_store,
+    orchestration,
     volume,
 )
 from edgeshade.sim.services import image_transfer as _image_transfer  # noqa: F401 - routes
+from edgeshade.sim.services import servers as _servers  # noqa: F401 - Nova writes
 
 _ADMIN_ROUTES = (compute_admin, identity_admin, network_admin)  # registered
 
@@ -35,6 +37,7 @@ SERVICES = {
     "volume": volume,
     "image": image,
     "object-store": object_store,
+    "orchestration": orchestration,
 }
 
 #: URL segment -> the service's error body format.

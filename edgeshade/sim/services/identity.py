@@ -38,6 +38,7 @@ _CATALOG = (
     ("volumev3", "cinderv3", "volume"),
     ("image", "glance", "image"),
     ("object-store", "swift", "object-store"),
+    ("orchestration", "heat", "orchestration"),
 )
 
 
