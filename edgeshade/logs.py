@@ -112,8 +112,10 @@ def setup(debug: bool = False, http_debug: bool = False) -> RedactingFilter:
     noisy = logging.DEBUG if http_debug else logging.ERROR
     for name in ("keystoneauth", "openstack", "urllib3", "stevedore"):
         logging.getLogger(name).setLevel(noisy)
-    if http_debug:
-        logging.getLogger("keystoneauth.session").setLevel(logging.DEBUG)
+    # Set either way: a second in-process run without --http-debug must not inherit it.
+    logging.getLogger("keystoneauth.session").setLevel(
+        logging.DEBUG if http_debug else logging.NOTSET
+    )
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.ERROR)
     return redactor

@@ -115,3 +115,14 @@ def test_keystoneauth_hashed_token_header_is_redacted_whole() -> None:
 
     line = 'curl -g -i -X GET http://x/v3 -H "X-Auth-Token: {SHA256}9f86d081884c7d65"'
     assert redact(line).endswith('-H "X-Auth-Token: <redacted>"')
+
+
+def test_http_debug_does_not_outlive_its_run() -> None:
+    import logging
+
+    from edgeshade import logs
+
+    logs.setup(http_debug=True)
+    assert logging.getLogger("keystoneauth.session").isEnabledFor(logging.DEBUG)
+    logs.setup()
+    assert not logging.getLogger("keystoneauth.session").isEnabledFor(logging.DEBUG)
