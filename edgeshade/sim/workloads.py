@@ -57,6 +57,8 @@ class FloatingIp:
     project_id: str
     port_id: str | None = None
     fixed_ip: str | None = None
+    description: str = ""
+    created: str = ""
 
 
 class Workloads:
@@ -74,6 +76,9 @@ class Workloads:
         self.user_data: dict[str, str | None] = {}  # server id -> user_data (base64)
         self.stacks: dict[str, list[Stack]] = {}  # site -> stacks
         self.floating_ips: dict[str, list[FloatingIp]] = {}  # site -> floating IPs
+        #: Addresses in each site's floating IP pool (``limit_floating_ips`` per site).
+        self.floating_pool_size = 64
+        self._floating_limits: list[tuple[str, int]] = []
         self.lock = threading.Lock()
 
     def fail_builds(self, *globs: str) -> None:
@@ -84,10 +89,21 @@ class Workloads:
         """Stacks created or updated at matching sites end in ``*_FAILED``."""
         self._stack_errors.extend(globs)
 
+    def limit_floating_ips(self, glob: str, size: int) -> None:
+        """Matching sites' floating IP pools hold ``size`` addresses (0: exhausted)."""
+        self._floating_limits.append((glob, size))
+
+    def floating_pool(self, site: str) -> int:
+        for glob, size in reversed(self._floating_limits):
+            if fnmatch.fnmatchcase(site, glob):
+                return size
+        return self.floating_pool_size
+
     def heal(self) -> None:
-        """Builds and stacks succeed everywhere again."""
+        """Builds and stacks succeed and floating IP pools are full everywhere again."""
         self._build_errors.clear()
         self._stack_errors.clear()
+        self._floating_limits.clear()
 
     def build_fails(self, site: str) -> bool:
         return any(fnmatch.fnmatchcase(site, g) for g in self._build_errors)

@@ -24,6 +24,7 @@ from edgeshade.sim.services import (
     orchestration,
     volume,
 )
+from edgeshade.sim.services import floating_ips as _floating_ips  # noqa: F401 - routes
 from edgeshade.sim.services import image_transfer as _image_transfer  # noqa: F401 - routes
 from edgeshade.sim.services import servers as _servers  # noqa: F401 - Nova writes
 

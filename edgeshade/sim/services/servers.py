@@ -21,6 +21,7 @@ from aiohttp import web
 from edgeshade.sim.contents import Server, SiteContents
 from edgeshade.sim.registry import ApiError, Call, empty, reply, route
 from edgeshade.sim.services.compute import SERVICE, _mv, server_view
+from edgeshade.sim.services.floating_ips import add_server_port, remove_server_ports
 from edgeshade.sim.workloads import workloads
 
 #: Nova's default ``maxServerMeta``.
@@ -123,6 +124,8 @@ async def create_server(call: Call) -> web.Response:
     if mv >= (2, 19):
         server.description = spec.get("description")
     contents.servers.append(server)
+    if network is not None:
+        add_server_port(call, server, network)
     workloads(call.fleet).user_data[server.id] = spec.get("user_data")
     _settle(call, server)
     answer = {"id": server.id, "links": server_view(call, server, mv)["links"],
@@ -141,9 +144,7 @@ def delete_server(call: Call) -> web.Response:
         if server in contents.servers:
             contents.servers.remove(server)
         w.user_data.pop(server.id, None)
-        for fip in w.floating_ips.get(contents.site.name, ()):
-            if fip.fixed_ip and fip.fixed_ip == server.ip:
-                fip.port_id = fip.fixed_ip = None
+        remove_server_ports(call.fleet, contents.site.name, server.id)
 
     if w.delete_seconds <= 0:
         gone()
