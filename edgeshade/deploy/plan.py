@@ -13,8 +13,15 @@ it, so a plan can never touch an unowned resource. Each difference is one
   or ``update`` (a Heat stack update); ``reason`` says what differs
   (``image ubuntu-22.04 -> ubuntu-24.04``);
 * ``delete``  owned but no longer wanted (a smaller count, a removed set,
-  a duplicate left by an interrupted run);
+  a duplicate left by an interrupted run, a floating IP left detached);
 * ``unchanged``.
+
+Floating IPs (``floating_ip: true``) are owned by their description
+(``edgeshade.deployment=<name>``) and belong to a server by its fixed address;
+a wanted one that is missing, or an owned one no longer wanted, is an
+``in_place`` change of its server. They are read only when the spec wants one
+or an owned server's ``edgeshade.digest`` says it had one (``fip:`` part), so
+deployments without floating IPs cost no extra request.
 """
 
 from __future__ import annotations
@@ -57,6 +64,18 @@ class Observed:
     flavors: dict[str, str]  # name -> id
     networks: dict[str, str]  # name -> id
     has_orchestration: bool = True
+    external: dict[str, str] = field(default_factory=dict)  # external network name -> id
+    floating_ips: list[dict[str, Any]] = field(default_factory=list)  # every one at the site
+    owner: str = ""  # the description that marks this deployment's floating IPs
+
+    def floating_of(self, server: dict[str, Any]) -> list[dict[str, Any]]:
+        """Floating IPs attached to ``server`` (matched on its fixed addresses)."""
+        fixed = fixed_addresses(server)
+        return [f for f in self.floating_ips if f.get("port_id")
+                and f.get("fixed_ip_address") in fixed]
+
+    def owned_floating(self) -> list[dict[str, Any]]:
+        return [f for f in self.floating_ips if f.get("description") == self.owner]
 
 
 @dataclass
@@ -81,6 +100,21 @@ class Change:
         return out
 
 
+def fixed_addresses(server: dict[str, Any]) -> set[str]:
+    return {a.get("addr") for addrs in (server.get("addresses") or {}).values()
+            for a in addrs if a.get("OS-EXT-IPS:type", "fixed") == "fixed"}
+
+
+def floating_owner(name: str) -> str:
+    """The description of the floating IPs deployment ``name`` creates."""
+    return f"{OWNER_KEY}={name}"
+
+
+def had_floating(server: dict[str, Any]) -> bool:
+    """The server was created or updated wanting a floating IP (its digest's ``fip`` part)."""
+    return "fip" in _parse_digests((server.get("metadata") or {}).get(DIGEST_KEY))
+
+
 def field_digests(ws: WantedServer) -> str:
     """The compact ``edgeshade.digest`` value: fields Nova does not show back."""
     parts = {
@@ -88,6 +122,8 @@ def field_digests(ws: WantedServer) -> str:
         "key": digest(ws.key_name, 6),
         "ud": digest(ws.user_data, 6),
     }
+    if ws.floating_ip:  # only then: digests of servers without one stay as they were
+        parts["fip"] = digest(ws.floating_network, 6)
     return ",".join(f"{k}:{v}" for k, v in parts.items())
 
 
@@ -130,11 +166,14 @@ def observe(conn: Any, spec: Spec, wanted: Wanted) -> Observed:
         "servers": lambda: conn.request("GET", "compute", "/servers/detail",
                                         headers=COMPUTE_READ)["servers"],
     }
+    floating = any(ws.floating_ip for ws in wanted.servers)
     if wanted.servers:
         calls["images"] = lambda: conn.get("image", "/images", limit=1000)["images"]
         calls["flavors"] = lambda: conn.get("compute", "/flavors/detail")["flavors"]
-        if any(ws.networks for ws in wanted.servers):
+        if floating or any(ws.networks for ws in wanted.servers):
             calls["networks"] = lambda: conn.get("network", "/networks")["networks"]
+    if floating:
+        calls["floating"] = lambda: conn.get("network", "/floatingips")["floatingips"]
     has_heat = bool(spec.stacks) and conn.has_service("orchestration")
     if has_heat:
         calls["stacks"] = lambda: conn.get(
@@ -144,16 +183,29 @@ def observe(conn: Any, spec: Spec, wanted: Wanted) -> Observed:
         if isinstance(value, BaseException):
             raise value
     owned = [s for s in got["servers"] if (s.get("metadata") or {}).get(OWNER_KEY) == spec.name]
+    if not floating and any(had_floating(s) for s in owned):  # to release what is not wanted
+        got["floating"] = conn.get("network", "/floatingips")["floatingips"]
     images = got.get("images", [])
+    nets = got.get("networks", [])
     return Observed(
         servers=owned,
         stacks=list(got.get("stacks", [])),
         images={i["id"]: i["name"] for i in images},
         image_ids={i["name"]: i["id"] for i in images if i.get("status") == "active"},
         flavors={f["name"]: f["id"] for f in got.get("flavors", [])},
-        networks={n["name"]: n["id"] for n in got.get("networks", [])},
+        networks={n["name"]: n["id"] for n in nets},
         has_orchestration=has_heat or not spec.stacks,
+        external={n["name"]: n["id"] for n in nets if n.get("router:external")},
+        floating_ips=list(got.get("floating", [])),
+        owner=floating_owner(spec.name),
     )
+
+
+def floating_network(ws: WantedServer, observed: Observed) -> str | None:
+    """The external network ``ws`` takes its floating IP from (the first one by default)."""
+    if ws.floating_network:
+        return ws.floating_network if ws.floating_network in observed.external else None
+    return min(observed.external) if observed.external else None
 
 
 def _call(fn: Any) -> Any:
@@ -174,6 +226,11 @@ def check_resolvable(wanted: Wanted, observed: Observed, site: str) -> None:
         for net in ws.networks:
             if net not in observed.networks:
                 raise PlanError(f"network '{net}' is not at {site} (wanted by {ws.name})")
+        if ws.floating_ip and floating_network(ws, observed) is None:
+            what = (f"external network '{ws.floating_network}'" if ws.floating_network
+                    else "external network")
+            raise PlanError(f"no {what} for floating IPs at {site} (wanted by {ws.name})",
+                            hint="floating_network: names a network with router:external")
     if wanted.stacks and not observed.has_orchestration:
         raise PlanError(f"{site} has no orchestration (Heat) service in its catalog")
 
@@ -199,6 +256,11 @@ def _server_diff(ws: WantedServer, cur: dict[str, Any], obs: Observed) -> tuple[
     for key, label in (("sg", "security_groups"), ("key", "key_name"), ("ud", "user_data")):
         if have.get(key) != want[key]:
             reasons.append((label, f"{label} changed"))
+    if ws.floating_ip and not obs.floating_of(cur):
+        reasons.append(("floating_ip", "floating IP missing"))
+    elif not ws.floating_ip and any(f.get("description") == obs.owner
+                                    for f in obs.floating_of(cur)):
+        reasons.append(("floating_ip", "floating IP no longer wanted"))
     user_meta = {k: v for k, v in meta.items() if not k.startswith("edgeshade.")}
     if user_meta != ws.metadata:
         keys = sorted(set(user_meta) ^ set(ws.metadata)
@@ -206,7 +268,7 @@ def _server_diff(ws: WantedServer, cur: dict[str, Any], obs: Observed) -> tuple[
         reasons.append(("metadata", f"metadata {', '.join(keys)}"))
     if not reasons:
         return "", []
-    kind = max((ws.kinds[f] for f, _ in reasons), key=_RANK.__getitem__)
+    kind = max((ws.kinds.get(f, "in_place") for f, _ in reasons), key=_RANK.__getitem__)
     return kind, [r for _, r in reasons]
 
 
@@ -251,6 +313,10 @@ def diff(spec: Spec, wanted: Wanted, observed: Observed) -> list[Change]:
         for cur in rest:
             changes.append(Change("delete", "server", name, id=cur["id"], current=cur,
                                   reason="no longer in the spec"))
+    for fip in observed.owned_floating():
+        if not fip.get("port_id"):  # its server is gone (replaced, deleted, a crash)
+            changes.append(Change("delete", "floating_ip", str(fip.get("floating_ip_address")),
+                                  id=fip["id"], current=fip, reason="detached"))
     stacks = {s.get("stack_name"): s for s in observed.stacks}
     for wst in wanted.stacks:
         cur = stacks.pop(wst.name, None)

@@ -29,7 +29,7 @@ from edgeshade.rollout import Policy, _seconds
 _TOP_KEYS = {"deployment", "version", "sites", "vars", "servers", "stacks", "rollout",
              "health", "timeout", "poll"}
 _SERVER_KEYS = {"name", "count", "image", "flavor", "networks", "security_groups", "key_name",
-                "user_data", "metadata", "floating_ip", "on_change"}
+                "user_data", "metadata", "floating_ip", "floating_network", "on_change"}
 _STACK_KEYS = {"name", "template", "parameters", "on_change"}
 _HEALTH_KEYS = {"status_checks"}
 #: Server fields and how a change to each is applied by default.
@@ -126,6 +126,7 @@ class ServerSet:
     user_data: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     floating_ip: bool = False
+    floating_network: str | None = None
     on_change: dict[str, str] = field(default_factory=dict)
 
     def kind_of(self, field_name: str) -> str:
@@ -326,15 +327,16 @@ def _server_set(item: Any, where: str) -> ServerSet:
     floating = item.get("floating_ip", False)
     if not isinstance(floating, bool):
         raise ConfigError(f"{where}.floating_ip: expected true or false")
-    if floating:  # refuse rather than silently deploy servers without the address asked for
-        raise ConfigError(f"{where}.floating_ip: floating IPs are not supported yet")
+    floating_network = _text(item, "floating_network", where)
+    if floating_network is not None and not floating:
+        raise ConfigError(f"{where}.floating_network: needs 'floating_ip: true'")
     return ServerSet(
         name=name or "", count=count, image=image or "", flavor=flavor or "",
         networks=_names(item, "networks", where),
         security_groups=_names(item, "security_groups", where),
         key_name=_text(item, "key_name", where), user_data=_text(item, "user_data", where),
         metadata={str(k): str(v) for k, v in metadata.items()}, floating_ip=floating,
-        on_change=dict(on_change),
+        floating_network=floating_network, on_change=dict(on_change),
     )
 
 
@@ -389,6 +391,7 @@ class WantedServer:
     user_data: str | None
     metadata: dict[str, str]
     floating_ip: bool
+    floating_network: str | None
     kinds: dict[str, str]
 
 
@@ -437,6 +440,8 @@ def render_site(spec: Spec, site: Site, render: Renderer = render_text) -> Wante
                 metadata={k: _render(v, c, f"{where}.metadata.{k}", site, render)
                           for k, v in ss.metadata.items()},
                 floating_ip=ss.floating_ip,
+                floating_network=_render(ss.floating_network, c, f"{where}.floating_network",
+                                         site, render) if ss.floating_network else None,
                 kinds={f: ss.kind_of(f) for f in SERVER_CHANGE_KINDS},
             ))
     names = [s.name for s in servers]

@@ -12,6 +12,11 @@ Apply is idempotent by construction: it plans from what the site runs *now*
 crash it adopts what the killed run created (a server already there is
 unchanged, a duplicate from an interrupted replace is deleted) and closes the
 journal steps the crash left open.
+
+Floating IPs (``floating_ip: true``) are created once their server is ACTIVE
+(one port lookup and one ``POST /floatingips`` through ``conn.cloud.network``,
+marked with the deployment in their description) and released before their
+server is deleted, so destroy and rollback leave none allocated.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from openstack import exceptions as _sdk_errors
 from openstack.compute.v2 import flavor as _flavor
 from openstack.image.v2 import image as _image
 from openstack.network.v2 import network as _network
@@ -26,8 +32,12 @@ from openstack.network.v2 import network as _network
 from edgeshade.deploy.plan import (
     COMPUTE_READ,
     Change,
+    Observed,
     check_resolvable,
     diff,
+    fixed_addresses,
+    floating_network,
+    floating_owner,
     observe,
     server_metadata,
     stack_tags,
@@ -48,6 +58,12 @@ _ORDER = {"delete": 3, "create": 1, "change": 0, "unchanged": 2}
 
 
 class BuildFailed(SiteError):
+    state = "critical"
+
+
+class FloatingIpFailed(SiteError):
+    """A wanted floating IP could not be allocated or attached (an exhausted pool...)."""
+
     state = "critical"
 
 
@@ -185,9 +201,55 @@ def _create_server(conn: SiteConnection, run: Run, site: str, ws: WantedServer, 
     return str(server.id)
 
 
-def _delete_server(conn: SiteConnection, run: Run, site: str, cur: dict[str, Any],
-                   version: str | None = None) -> str:
+def _create_floating_ip(conn: SiteConnection, run: Run, site: str, ws: WantedServer,
+                        server_id: str, obs: Observed) -> str:
+    """Allocate a floating IP on the server's port; its address."""
     spec = run.spec
+    net = floating_network(ws, obs) or ""
+    with run.journal.step(spec.op, site, "floating_ip_create", resource=server_id,
+                          version=spec.version, before={"server": ws.name, "network": net}
+                          ) as step:
+        ports = conn.get("network", "/ports", device_id=server_id)["ports"]
+        if not ports:
+            raise FloatingIpFailed(f"server {ws.name} has no port to attach a floating IP to")
+        try:
+            fip = conn.cloud.network.create_ip(
+                floating_network_id=obs.external[net], port_id=ports[0]["id"],
+                description=obs.owner)
+        except _sdk_errors.HttpException as exc:
+            if exc.status_code not in (400, 404, 409):
+                raise
+            detail = str(exc.details or exc.message or exc).strip()
+            raise FloatingIpFailed(
+                f"no floating IP for {ws.name} from network '{net}' at {site}: {detail}",
+                hint="free addresses in the pool (or use another floating_network) and apply "
+                     "again") from None
+        step.after = {"id": fip.id, "address": fip.floating_ip_address, "server": server_id,
+                      "name": ws.name}
+    return str(fip.floating_ip_address)
+
+
+def _release_floating_ip(conn: SiteConnection, run: Run, site: str, fip: dict[str, Any],
+                         version: str | None = None) -> None:
+    spec = run.spec
+    before = {k: fip.get(k) for k in ("id", "floating_ip_address", "floating_network_id",
+                                      "port_id", "fixed_ip_address")}
+    with run.journal.step(spec.op, site, "floating_ip_delete", resource=fip["id"],
+                          version=version or spec.version, before=before) as step:
+        conn.cloud.network.delete_ip(fip["id"], ignore_missing=True)
+        step.after = {"released": fip.get("floating_ip_address")}
+
+
+def _owned_floating_of(obs: Observed | None, cur: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in obs.floating_of(cur) if f.get("description") == obs.owner] if obs else []
+
+
+def _delete_server(conn: SiteConnection, run: Run, site: str, cur: dict[str, Any],
+                   version: str | None = None, obs: Observed | None = None) -> str:
+    """Delete a server, releasing the floating IPs this deployment gave it first."""
+    spec = run.spec
+    for fip in _owned_floating_of(obs, cur):
+        _release_floating_ip(conn, run, site, fip, version)
     with run.journal.step(spec.op, site, "delete", resource=cur["id"],
                           version=version or spec.version, before=_snapshot(cur)) as step:
         conn.cloud.delete_server(cur["id"], wait=False)
@@ -196,23 +258,38 @@ def _delete_server(conn: SiteConnection, run: Run, site: str, cur: dict[str, Any
 
 
 def _apply_change(conn: SiteConnection, run: Run, site: str, ch: Change, obs: Any,
-                  building: list[str], deleting: list[str]) -> None:
+                  building: list[str], deleting: list[str],
+                  floating: list[tuple[WantedServer, str]]) -> None:
+    """One change; servers that need a floating IP once ACTIVE are added to ``floating``."""
     spec, journal = run.spec, run.journal
     if ch.type == "stack":
         _apply_stack(conn, run, site, ch)
         return
+    if ch.type == "floating_ip":
+        _release_floating_ip(conn, run, site, ch.current or {"id": ch.id})
+        return
     if ch.action == "create":
         building.append(_create_server(conn, run, site, ch.wanted, obs))
+        if ch.wanted.floating_ip:
+            floating.append((ch.wanted, building[-1]))
     elif ch.action == "delete":
-        deleting.append(_delete_server(conn, run, site, ch.current or {"id": ch.id}))
+        deleting.append(_delete_server(conn, run, site, ch.current or {"id": ch.id}, obs=obs))
     elif ch.action == "change":
         ws: WantedServer = ch.wanted
         cur = ch.current or {}
         if ch.kind == "replace":
             new_id = _create_server(conn, run, site, ws, obs)
             _wait_servers(conn, [new_id], spec.poll)  # the old one goes once the new one runs
-            deleting.append(_delete_server(conn, run, site, cur))
-        elif ch.kind == "rebuild":
+            deleting.append(_delete_server(conn, run, site, cur, obs=obs))
+            if ws.floating_ip:
+                floating.append((ws, new_id))
+            return
+        if ws.floating_ip and not obs.floating_of(cur):
+            floating.append((ws, str(ch.id)))
+        elif not ws.floating_ip:
+            for fip in _owned_floating_of(obs, cur):
+                _release_floating_ip(conn, run, site, fip)
+        if ch.kind == "rebuild":
             with journal.step(spec.op, site, "rebuild", resource=ch.id, version=spec.version,
                               before=_snapshot(cur)) as step:
                 image_id = obs.image_ids[ws.image]
@@ -312,14 +389,20 @@ def deploy_apply(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, Any
                 if c.action == "unchanged" and c.type == "server"
                 and (c.current or {}).get("status") in ("BUILD", "REBUILD")]
     deleting: list[str] = []
+    floating: list[tuple[WantedServer, str]] = []
     for ch in todo:
-        if ch.type == "server":
-            _apply_change(conn, run, site.name, ch, observed, building, deleting)
+        if ch.type != "stack":
+            _apply_change(conn, run, site.name, ch, observed, building, deleting, floating)
     if building:
         _wait_servers(conn, building, spec.poll)
+    addresses = {c.name: [f.get("floating_ip_address") for f in observed.floating_of(c.current)]
+                 for c in changes if c.type == "server" and c.wanted is not None
+                 and c.wanted.floating_ip and c.current and c.kind != "replace"}
+    for ws, sid in floating:
+        addresses[ws.name] = [_create_floating_ip(conn, run, site.name, ws, sid, observed)]
     for ch in todo:
         if ch.type == "stack":
-            _apply_change(conn, run, site.name, ch, observed, building, deleting)
+            _apply_change(conn, run, site.name, ch, observed, building, deleting, floating)
     if deleting:
         _wait_gone(conn, deleting, spec.poll)
     if todo or previous != spec.version:
@@ -329,6 +412,8 @@ def deploy_apply(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, Any
     journal.resolve(spec.op, site.name)
     out = summarize(changes)
     out.update(version=spec.version, previous=previous, recovered=recovered)
+    if addresses:
+        out["floating_ips"] = {n: a[0] if len(a) == 1 else a for n, a in sorted(addresses.items())}
     return out
 
 
@@ -351,6 +436,10 @@ def deploy_gate(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, Any]
                 if not str(stacks.get(w.name, {}).get("stack_status", "")).endswith("COMPLETE")]
         if missing:
             return {"state": "critical", "reason": f"missing: {', '.join(missing)}"}
+        bare = [w.name for w in wanted.servers
+                if w.floating_ip and not observed.floating_of(servers[w.name])]
+        if bare:
+            return {"state": "critical", "reason": f"no floating IP: {', '.join(bare)}"}
         if any(": ERROR" in b or "FAILED" in b or "missing" in b for b in bad):
             return {"state": "critical", "reason": "; ".join(bad)}
         if not bad:
@@ -371,7 +460,7 @@ def deploy_gate(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, Any]
 # -- rollback and destroy ---------------------------------------------------------------------
 
 _CHANGE_ACTIONS = ("create", "delete", "rebuild", "update", "stack_create", "stack_update",
-                   "stack_delete")
+                   "stack_delete", "floating_ip_create")
 
 
 def _last_version_steps(run: Run, site: str) -> tuple[str | None, str | None, list[Any]]:
@@ -410,6 +499,14 @@ def deploy_rollback(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, 
     servers = {s["id"]: s for s in conn.request(
         "GET", "compute", "/servers/detail", headers=COMPUTE_READ)["servers"]
         if (s.get("metadata") or {}).get(OWNER_KEY) == spec.name}
+    owned_fips = _owned_floating(conn, spec.name)
+
+    def release_for(sid: str) -> None:  # before its server goes: no leak, even after a crash
+        fixed = fixed_addresses(servers.get(sid) or {})
+        for fip in owned_fips:
+            if fip.get("port_id") and fip.get("fixed_ip_address") in fixed:
+                conn.cloud.network.delete_ip(fip["id"], ignore_missing=True)
+
     for step in steps:
         before = step.before or {}
         with journal.step(spec.op, site.name, f"undo:{step.action}", resource=step.resource,
@@ -417,14 +514,21 @@ def deploy_rollback(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, 
             if step.action == "create":
                 sid = (step.after or {}).get("id") or step.resource
                 if sid in servers:
+                    release_for(sid)
                     conn.cloud.delete_server(sid, wait=False)
                     deleting.append(sid)
                 else:  # crashed before the id was known: find it by name and version
                     for s in servers.values():
                         if s["name"] == step.resource and (s.get("metadata") or {}).get(
                                 "edgeshade.version") == step.version:
+                            release_for(s["id"])
                             conn.cloud.delete_server(s["id"], wait=False)
                             deleting.append(s["id"])
+            elif step.action == "floating_ip_create":
+                if (step.after or {}).get("id"):
+                    conn.cloud.network.delete_ip(step.after["id"], ignore_missing=True)
+                else:  # crashed before the answer: whatever this deployment put on the server
+                    release_for(step.resource)
             elif step.action == "rebuild" and before.get("image_id"):
                 conn.cloud.compute.rebuild_server(step.resource, image=before["image_id"],
                                                   metadata=before.get("metadata") or {})
@@ -478,6 +582,14 @@ def _restore_server(conn: SiteConnection, before: dict[str, Any]) -> str:
     return str(server.id)
 
 
+def _owned_floating(conn: SiteConnection, name: str) -> list[dict[str, Any]]:
+    if not conn.has_service("network"):
+        return []
+    owner = floating_owner(name)
+    return [f for f in conn.get("network", "/floatingips")["floatingips"]
+            if f.get("description") == owner]
+
+
 @task
 def deploy_destroy(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, Any]:
     """Delete every server and stack this deployment owns at the site."""
@@ -488,6 +600,9 @@ def deploy_destroy(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, A
     stacks = []
     if conn.has_service("orchestration"):
         stacks = conn.get("orchestration", "/stacks", tags=f"{OWNER_KEY}={spec.name}")["stacks"]
+    fips = _owned_floating(conn, spec.name)
+    for fip in fips:  # attached or left detached by anything before: all of them
+        _release_floating_ip(conn, run, site.name, fip, version="destroyed")
     deleting = [_delete_server(conn, run, site.name, s, version="destroyed") for s in servers]
     for st in stacks:
         with journal.step(spec.op, site.name, "stack_delete", resource=st["stack_name"],
@@ -501,7 +616,8 @@ def deploy_destroy(conn: SiteConnection, site: Site, *, run: Run) -> dict[str, A
     with journal.step(spec.op, site.name, COMPLETE, version="destroyed") as step:
         step.after = {"servers": len(servers), "stacks": len(stacks)}
     journal.resolve(spec.op, site.name)
-    return {"deleted_servers": len(servers), "deleted_stacks": len(stacks)}
+    return {"deleted_servers": len(servers), "deleted_stacks": len(stacks),
+            "released_floating_ips": len(fips)}
 
 
 @task

@@ -374,3 +374,90 @@ def test_second_writer_is_refused_while_apply_holds_the_lock(sim: Sim, tmp_path:
         with pytest.raises(edgeshade.EdgeshadeError, match="another edgeshade process"):
             d.apply()
     assert all(len(sim.owned(s.name, "locked")) == 0 for s in fleet.sites)
+
+
+def _fips(sim: Sim, site: str, deployment: str | None = None) -> list:
+    """Floating IPs allocated at a site (owned by ``deployment`` if given), from the simulator."""
+    every = workloads(sim.fleet).floating_ips.get(site, [])
+    if deployment is None:
+        return list(every)
+    return [f for f in every if f.description == f"edgeshade.deployment={deployment}"]
+
+
+def _attached(sim: Sim, site: str, server) -> list:
+    from edgeshade.sim.config_state import site_state
+
+    ports = {pid for pid, p in site_state(sim.fleet, site).ports.items()
+             if p["device_id"] == server.id}
+    return [f for f in _fips(sim, site) if f.port_id in ports and f.fixed_ip == server.ip]
+
+
+def test_floating_ips_one_per_server_replan_clean_replace_and_destroy_release(sim: Sim,
+                                                                           tmp_path: Path):
+    fleet = connect(sim, tmp_path, "edge-0010*")
+    sites = [s.name for s in fleet.sites]
+    d = fleet.deploy(spec_of("fip", server={"count": 2, "floating_ip": True},
+                             rollout={"batch": "50%"}))
+    assert all(r.data.create == 2 for r in d.plan())
+    result = d.apply()
+    assert result.summary == {"ok": 10}, [(r.site, r.reason) for r in result if r.state != "ok"]
+    for r in result:
+        owned = sim.owned(r.site, "fip")
+        assert len(owned) == 2 and {s.status for s in owned} == {"ACTIVE"}
+        for server in owned:
+            (fip,) = _attached(sim, r.site, server)  # exactly one, on the server's own port
+            assert fip.description == "edgeshade.deployment=fip"
+            assert r.data.floating_ips[server.name] == fip.address
+        assert len(_fips(sim, r.site)) == 2  # nothing else allocated
+    again = d.plan()
+    assert sum(r.data.create + r.data.change + r.data.delete for r in again) == 0
+    assert sum(r.data.unchanged for r in again) == 20
+
+    # A flavor change replaces the servers: the old servers' addresses are released,
+    # the new servers get one each.
+    v2 = fleet.deploy(spec_of("fip", version="2", rollout={"batch": "50%"},
+                              server={"count": 2, "floating_ip": True, "flavor": "m1.medium"}))
+    assert v2.apply().summary == {"ok": 10}
+    for site in sites:
+        owned = sim.owned(site, "fip")
+        assert {s.flavor.name for s in owned} == {"m1.medium"}
+        assert all(len(_attached(sim, site, s)) == 1 for s in owned)
+        assert len(_fips(sim, site)) == 2, site  # none leaked by the replace
+    assert sum(len(r.data.changes) for r in v2.plan()) == 0
+
+    destroyed = v2.destroy()
+    assert destroyed.summary == {"ok": 10}
+    assert {r.data.released_floating_ips for r in destroyed} == {2}
+    time.sleep(0.1)
+    assert all(sim.owned(s, "fip") == [] and _fips(sim, s) == [] for s in sites)
+
+
+def test_exhausted_floating_ip_pool_fails_the_site_with_a_clear_reason(sim: Sim,
+                                                                       tmp_path: Path):
+    fleet = connect(sim, tmp_path, "edge-0011*")
+    sites = [s.name for s in fleet.sites]
+    full = sites[-1]
+    workloads(sim.fleet).limit_floating_ips(full, 1)  # two servers, one address
+    try:
+        d = fleet.deploy(spec_of("pool", server={"count": 2, "floating_ip": True},
+                                 rollout={"max_failures": 1}))
+        result = d.apply()
+    finally:
+        workloads(sim.fleet).heal()
+    states = {r.site: r for r in result}
+    assert states[full].state == "critical"
+    assert "no floating IP for web-" in states[full].reason
+    assert "No more IP addresses available" in states[full].reason
+    assert all(states[s].state == "ok" for s in sites[:-1])
+    with Journal.open(tmp_path) as journal:
+        failed = [s for s in journal.steps("deploy:pool", full)
+                  if s.action == "floating_ip_create" and s.phase == "failed"]
+    assert len(failed) == 1 and "No more IP addresses" in failed[0].error
+    # With room in the pool again, the next apply gives the bare server its address.
+    plan = {r.site: r for r in d.plan()}
+    assert [c.reason for c in plan[full].data.changes] == ["floating IP missing"]
+    assert d.apply().summary == {"ok": 10}
+    assert all(len(_attached(sim, full, s)) == 1 for s in sim.owned(full, "pool"))
+    d.destroy()
+    time.sleep(0.1)
+    assert all(_fips(sim, s) == [] for s in sites)

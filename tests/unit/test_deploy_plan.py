@@ -114,3 +114,37 @@ def test_stacks_update_on_digest_or_failure(tmp_path):
     changes = diff(spec, wanted, observed([], [ok, {**ok, "id": "x", "stack_name": "gone"}]))
     assert sorted((c.action, c.name) for c in changes) == [("delete", "gone"),
                                                            ("unchanged", "mon")]
+
+
+def _with_ip(srv, ip):
+    srv["addresses"] = {"private": [{"addr": ip, "OS-EXT-IPS:type": "fixed"}]}
+    return srv
+
+
+def test_floating_ip_missing_is_in_place_and_detached_ones_are_released():
+    spec = make_spec(floating_ip=True)
+    w = render_site(spec, SITE).servers[0]
+    current = _with_ip(server(spec, w), "192.168.100.5")
+    mine = {"id": "f1", "floating_ip_address": "172.24.4.10", "port_id": "p1",
+            "fixed_ip_address": "192.168.100.5", "description": "edgeshade.deployment=web"}
+    obs = observed([current])
+    obs.external, obs.owner = {"public": "ext"}, "edgeshade.deployment=web"
+    (ch,) = diff(spec, render_site(spec, SITE), obs)
+    assert (ch.action, ch.kind, ch.reason) == ("change", "in_place", "floating IP missing")
+    obs.floating_ips = [mine]
+    (ch,) = diff(spec, render_site(spec, SITE), obs)
+    assert ch.action == "unchanged"  # attached: nothing to do
+    # Its server gone, the address stays allocated (Neutron): the plan releases it.
+    obs.floating_ips = [dict(mine, port_id=None, fixed_ip_address=None),
+                        {"id": "f2", "floating_ip_address": "172.24.4.11", "port_id": None,
+                         "description": "someone else"}]
+    changes = diff(spec, render_site(spec, SITE), obs)
+    assert [(c.action, c.type, c.id) for c in changes if c.type == "floating_ip"] == [
+        ("delete", "floating_ip", "f1")]  # never another owner's
+    # No longer wanted: released in place; servers without floating IPs keep their digest.
+    plain = make_spec()
+    obs.floating_ips = [mine]
+    (ch,) = diff(plain, render_site(plain, SITE), obs)
+    assert (ch.kind, ch.reason) == ("in_place", "floating IP no longer wanted")
+    assert "fip" not in server_metadata(plain, render_site(plain, SITE).servers[0])[
+        "edgeshade.digest"]
