@@ -458,6 +458,8 @@ def test_exhausted_floating_ip_pool_fails_the_site_with_a_clear_reason(sim: Sim,
     assert [c.reason for c in plan[full].data.changes] == ["floating IP missing"]
     assert d.apply().summary == {"ok": 10}
     assert all(len(_attached(sim, full, s)) == 1 for s in sim.owned(full, "pool"))
-    d.destroy()
+    # Rolling the first version back deletes its servers and releases their addresses.
+    rb = d.rollback()
+    assert rb.summary == {"ok": 10}, [(r.site, r.reason) for r in rb if r.state != "ok"]
     time.sleep(0.1)
-    assert all(_fips(sim, s) == [] for s in sites)
+    assert all(sim.owned(s, "pool") == [] and _fips(sim, s) == [] for s in sites)
