@@ -186,6 +186,23 @@ class Journal:
             for site, version, after, ended in rows
         }
 
+    def completed_versions(self) -> dict[str, dict[str, str]]:
+        """Per site, the version each operation last completed: ``{site: {op: version}}``.
+
+        Deployments, baselines and images all close a site with a ``complete``
+        step, so this is the fleet's version view (the HTML report shows it).
+        """
+        with self.store._lock:
+            rows = self.store._db.execute(
+                "SELECT site, op, version FROM journal WHERE id IN ("
+                " SELECT MAX(id) FROM journal WHERE action = 'complete' AND phase = 'done'"
+                " GROUP BY op, site)"
+            ).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for site, op, version in rows:
+            out.setdefault(site, {})[op] = "" if version is None else str(version)
+        return out
+
     def operations(self, prefix: str = "") -> list[Munch]:
         """Operations in the journal (``deploy history``): first/last step, runs, sites."""
         with self.store._lock:

@@ -151,6 +151,13 @@ def _summary_line(states: Iterable[str], elapsed: float | None) -> str:
     return f"{total} {noun}: {parts or 'none'}{tail}"
 
 
+def _journal_versions(store: StateStore) -> dict[str, dict[str, str]]:
+    """Deployment, baseline and image versions each site completed (the journal's view)."""
+    from edgeshade.journal import Journal
+
+    return Journal(store).completed_versions()
+
+
 def report_data(
     sites: Sequence[Any],
     *,
@@ -174,6 +181,7 @@ def report_data(
     kept = load_details(store) if need_kept else {}
     runs, strips = trends(store, names, runs=trend_runs, task=task) if store else ([], {})
     by_name = {r.site: r for r in result} if result is not None else {}
+    versions = _journal_versions(store) if store is not None else {}
     rows: list[list[Any]] = []
     states: list[str] = []
     for site in sites:
@@ -192,7 +200,7 @@ def report_data(
         for key in ("at", "last_ok", "failures"):
             if row.get(key):
                 detail[key] = round(row[key])
-        extra = row.get("extra") or {}
+        extra = {**versions.get(site.name, {}), **(row.get("extra") or {})}
         if extra:
             detail["versions"] = {**{k: str(v) for k, v in extra.items()},
                                   **detail.get("versions", {})}

@@ -122,3 +122,17 @@ def test_second_writer_gets_a_clear_error(tmp_path) -> None:
     with Journal.open(state) as j, j.lock("deploy:web"):  # released when the holder exits
         pass
     assert os.stat(state / "locks" / "deploy_web.lock").st_mode & 0o077 == 0
+
+
+def test_completed_versions_per_site_and_operation(journal) -> None:
+    for op, site, version in (("deploy:web", "edge-1", "7"), ("deploy:web", "edge-1", "8"),
+                              ("config:base", "edge-1", "3"), ("image:app", "edge-2", "ab12")):
+        with journal.step(op, site, "complete", version=version):
+            pass
+    with pytest.raises(RuntimeError), journal.step("deploy:web", "edge-2", "complete",
+                                                   version="8"):
+        raise RuntimeError("gate failed")
+    assert journal.completed_versions() == {
+        "edge-1": {"deploy:web": "8", "config:base": "3"},
+        "edge-2": {"image:app": "ab12"},
+    }

@@ -103,3 +103,19 @@ def test_checks_and_facts_are_packed_against_names_sent_once() -> None:
     assert first["checks"] == "owo" and first["check_reasons"] == {"volume": "1 down"}
     assert second["checks"] == "o-o"  # volume not run there
     assert first["facts"] == ["5"] and second["facts"] == ["5", "12%"]
+
+
+def test_site_details_show_the_versions_the_journal_completed(tmp_path) -> None:
+    from edgeshade.journal import Journal
+
+    with StateStore(tmp_path) as store:
+        store.record_run(live())
+        journal = Journal(store)
+        with journal.step("deploy:web", "edge-1", "complete", version="8"):
+            pass
+        with journal.step("config:edge", "edge-1", "complete", version="3"):
+            pass
+        data = report_data(SITES, result=live(), store=store)
+    core, edge1, _edge2 = data["sites"]
+    assert edge1[6]["versions"] == {"deploy:web": "8", "config:edge": "3"}
+    assert "versions" not in core[6]
