@@ -122,8 +122,15 @@ class StateStore:
 
     # -- results -----------------------------------------------------------
 
-    def record_run(self, fleet_result: Any, started: float | None = None) -> int:
-        """Store a run's per-site states, update last-known state, prune history."""
+    def record_run(self, fleet_result: Any, started: float | None = None, *,
+                   health: bool = True) -> int:
+        """Store a run's per-site states, update last-known state, prune history.
+
+        ``health=False`` for runs whose states mean something else than the
+        site's health (a baseline diff's ``warning`` is drift, not a sick
+        site): they count contacts (``failures``, ``last_ok``) and record a
+        failed contact's state, but an answered site keeps its health state.
+        """
         now = time.time()
         started = started if started is not None else now - fleet_result.elapsed
         with self._lock, self._db:
@@ -151,8 +158,11 @@ class StateStore:
                                                last_ok, failures)
                        VALUES (?,?,?,?,?,?,?,?,?)
                        ON CONFLICT(site) DO UPDATE SET
-                         cloud=excluded.cloud, region=excluded.region, state=excluded.state,
-                         reason=excluded.reason, task=excluded.task, at=excluded.at,
+                         cloud=excluded.cloud, region=excluded.region,
+                         state=CASE WHEN ? THEN excluded.state ELSE site_state.state END,
+                         reason=CASE WHEN ? THEN excluded.reason ELSE site_state.reason END,
+                         task=CASE WHEN ? THEN excluded.task ELSE site_state.task END,
+                         at=excluded.at,
                          last_ok=COALESCE(excluded.last_ok, site_state.last_ok),
                          failures=CASE WHEN ? THEN site_state.failures + 1 ELSE 0 END""",
                     (
@@ -165,6 +175,7 @@ class StateStore:
                         now,
                         None if failed else now,
                         int(failed),
+                        *(health or failed,) * 3,
                         failed,
                     ),
                 )

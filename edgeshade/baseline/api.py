@@ -166,7 +166,7 @@ def apply(
                               payload=_payload(base, configs[r.site]), error=r.reason)
             elif r.state == State.OK:
                 journal.resolve(base.op, r.site)
-        journal.store.record_run(result)
+        journal.store.record_run(result, health=False)  # drift is not sickness
         _record_checks(fleet, base, configs, result, store=journal.store, after_apply=True)
     return result
 
@@ -246,8 +246,11 @@ def status(fleet: Fleet, baseline: str | Baseline, *, cached: bool = False,
     if fleet.use_state:
         with Journal.open(fleet.state_dir) as journal:
             applied = journal.site_versions(base.op)
-    result = fleet.run(config_diff, progress=progress, record=fleet.use_state,
+    result = fleet.run(config_diff, progress=progress, record=False,
                        baseline=base, configs=configs, identity_sites=identity_sites(fleet))
+    if fleet.use_state:  # contacts count towards "offline"; drift is not the site's health
+        with StateStore(fleet.state_dir) as store:
+            store.record_run(result, health=False)
     for r in result:
         cfg = configs[r.site]
         last = applied.get(r.site)
@@ -398,7 +401,7 @@ def sync(fleet: Fleet, *, force: bool = False, progress: ProgressFn | None = Non
             _record_checks(sub, base, configs, run, store=journal.store, after_apply=True)
         done = FleetResult("sync", results, elapsed=time.monotonic() - t0)
         if results:
-            journal.store.record_run(done)
+            journal.store.record_run(done, health=False)
     return done
 
 

@@ -196,3 +196,20 @@ def test_a_corrupt_token_file_is_ignored(tmp_path, content) -> None:
     path.write_text(content)
     path.chmod(0o600)
     assert TokenCache(tmp_path).get("k") is None
+
+
+def test_non_health_runs_count_contacts_but_keep_the_health_state(tmp_path) -> None:
+    with StateStore(tmp_path) as store:
+        store.record_run(run_with("ok", "critical"))
+        # A baseline diff: "warning" means drift there, not a sick site.
+        store.record_run(run_with("warning", "ok", task="config_diff"), health=False)
+        known = store.last_known()
+        assert (known["s0"]["state"], known["s0"]["task"]) == ("ok", "status")
+        assert (known["s1"]["state"], known["s1"]["reason"]) == ("critical", "why critical")
+        # A failed contact is news whatever the task: it counts and shows.
+        store.record_run(run_with("deferred", "ok", task="config_apply"), health=False)
+        known = store.last_known()
+        assert known["s0"]["state"] == "deferred" and known["s0"]["failures"] == 1
+        # Every run is still in the history, with its own task.
+        tasks = [row[0] for row in store.query("SELECT task FROM runs ORDER BY id")]
+        assert tasks == ["status", "config_diff", "config_apply"]
