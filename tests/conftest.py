@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import textwrap
 
@@ -52,6 +53,25 @@ clouds:
   edge-paris:
     auth: {application_credential_secret: paris-app-secret}
 """
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """In-process CLI runs reconfigure logging (root handler, library levels): undo it."""
+    def ours(handlers):  # pytest's capture handlers come and go per phase: not ours to keep
+        return [h for h in handlers if not type(h).__module__.startswith("_pytest")]
+
+    root = logging.getLogger()
+    handlers, level = ours(root.handlers), root.level
+    names = ("edgeshade", "keystoneauth", "keystoneauth.session", "openstack", "urllib3",
+             "stevedore", "py.warnings")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    logging.captureWarnings(False)
+    root.handlers[:] = [h for h in root.handlers if h not in ours(root.handlers)] + handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture(autouse=True)

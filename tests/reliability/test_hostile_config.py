@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import math
 import os
 import socket
@@ -33,20 +32,6 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() reconfigures logging (root handler, library levels): undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    names = ("edgeshade", "keystoneauth", "keystoneauth.session", "openstack", "urllib3",
-             "stevedore", "py.warnings")
-    levels = {name: logging.getLogger(name).level for name in names}
-    yield
-    logging.captureWarnings(False)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture

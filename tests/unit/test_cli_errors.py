@@ -7,29 +7,12 @@ commands run in-process; a socket guard proves no site is contacted.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from pathlib import Path
 
 import pytest
 
 from edgeshade.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() reconfigures logging (root handler, library levels): undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    names = ("edgeshade", "keystoneauth", "keystoneauth.session", "openstack", "urllib3",
-             "stevedore", "py.warnings")
-    levels = {name: logging.getLogger(name).level for name in names}
-    yield
-    logging.captureWarnings(False)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture
