@@ -30,6 +30,7 @@ __all__ = [
     "load_details",
     "parse_since",
     "record_details",
+    "site_detail",
     "site_history",
     "site_rows",
     "transitions",
@@ -227,34 +228,37 @@ def site_rows(store: StateStore, sites: Iterable[str] | None = None) -> dict[str
     return {s: known[s] for s in sites if s in known}
 
 
+def site_detail(r: Any, columns: Mapping[str, Callable[[Any], Any]] | None) -> dict[str, Any]:
+    """One answered site's hint, per-service results, checks, versions and table columns."""
+    skip = {"Site", "State", "Reason"}
+    data = r.get("data") or {}
+    facts: dict[str, str] = {}
+    for header, fn in (columns or {}).items():
+        if header in skip:
+            continue
+        try:
+            value = fn(r)
+        except Exception:  # noqa: BLE001 - a column that does not fit this result
+            continue
+        if value not in (None, ""):
+            facts[header] = str(value)
+    detail: dict[str, Any] = {"hint": r.get("hint"), "facts": facts}
+    if isinstance(data.get("services"), Mapping):
+        detail["services"] = dict(data["services"])
+    if isinstance(data.get("checks"), Mapping):
+        detail["checks"] = {
+            k: dict(v) for k, v in data["checks"].items() if isinstance(v, Mapping)
+        }
+    if isinstance(data.get("versions"), Mapping):
+        detail["versions"] = {k: str(v) for k, v in data["versions"].items()}
+    return detail
+
+
 def record_details(
     store: StateStore, results: Iterable[Any], columns: Mapping[str, Callable[[Any], Any]] | None
 ) -> None:
-    """Keep each answered site's hint, per-service results and table columns for ``--cached``."""
-    skip = {"Site", "State", "Reason"}
-    items: dict[str, Any] = {}
-    for r in results:
-        if r.state in IGNORED_STATES:
-            continue
-        data = r.get("data") or {}
-        facts: dict[str, str] = {}
-        for header, fn in (columns or {}).items():
-            if header in skip:
-                continue
-            try:
-                value = fn(r)
-            except Exception:  # noqa: BLE001 - a column that does not fit this result
-                continue
-            if value not in (None, ""):
-                facts[header] = str(value)
-        detail: dict[str, Any] = {"hint": r.get("hint"), "facts": facts}
-        if isinstance(data.get("services"), Mapping):
-            detail["services"] = dict(data["services"])
-        if isinstance(data.get("checks"), Mapping):
-            detail["checks"] = {k: dict(v) for k, v in data["checks"].items()}
-        if isinstance(data.get("versions"), Mapping):
-            detail["versions"] = {k: str(v) for k, v in data["versions"].items()}
-        items[r.site] = detail
+    """Keep each answered site's :func:`site_detail` for ``--cached`` views."""
+    items = {r.site: site_detail(r, columns) for r in results if r.state not in IGNORED_STATES}
     if items:
         store.cache_put(_DETAIL_KIND, items)
 

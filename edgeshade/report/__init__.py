@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from edgeshade.history import TREND_CODES, load_details, site_rows, trends
+from edgeshade.history import TREND_CODES, load_details, site_detail, site_rows, trends
 from edgeshade.results import SEVERITY, FleetResult, SiteResult
 from edgeshade.state import StateStore
 
@@ -57,31 +57,9 @@ def _compact_checks(checks: Mapping[str, Any]) -> dict[str, Any]:
 def _detail_from_result(
     r: SiteResult, columns: Mapping[str, Callable[[Any], Any]] | None
 ) -> dict[str, Any]:
-    data = r.get("data") or {}
-    detail: dict[str, Any] = {"elapsed": round(float(r.get("elapsed") or 0.0), 2)}
-    if r.get("hint"):
-        detail["hint"] = r.hint
-    if isinstance(data.get("checks"), Mapping):
-        detail["checks"] = _compact_checks(data["checks"])
-    if isinstance(data.get("services"), Mapping):
-        services = {k: str(v) for k, v in data["services"].items() if v != "ok"}
-        if services:
-            detail["services"] = services
-    if isinstance(data.get("versions"), Mapping):
-        detail["versions"] = {k: str(v) for k, v in data["versions"].items()}
-    facts: dict[str, str] = {}
-    for header, fn in (columns or {}).items():
-        if header in _SKIP_FACTS:
-            continue
-        try:
-            value = fn(r)
-        except Exception:  # noqa: BLE001 - a column that does not fit this result
-            continue
-        if value not in (None, ""):
-            facts[header] = str(value)
-    if facts:
-        detail["facts"] = facts
-    return detail
+    """A live result shown exactly as ``--cached`` would show it later, plus its time."""
+    elapsed = round(float(r.get("elapsed") or 0.0), 2)
+    return {"elapsed": elapsed, **_detail_from_store(site_detail(r, columns))}
 
 
 def _detail_from_store(kept: Mapping[str, Any]) -> dict[str, Any]:
