@@ -157,3 +157,42 @@ def _render_table(result: FleetResult, columns: dict[str, Column], stream: TextI
         table.add_row(*cells)
     console.print(table, highlight=False)
     console.print(result.summary_line(), markup=False, highlight=False)
+
+
+def write_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    headers: Sequence[str],
+    *,
+    cells: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    wrap: Sequence[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Plain records (site lists, histories) as JSON, YAML or a table of ``headers``.
+
+    JSON and YAML get ``rows`` as they are; ``cells(row)`` formats a row for the
+    table only; columns in ``wrap`` fold long text instead of cutting it.
+    """
+    stream = stream or sys.stdout
+    if fmt == "json":
+        json.dump(list(rows), stream, indent=2)
+        stream.write("\n")
+        return
+    if fmt == "yaml":
+        yaml.safe_dump(list(rows), stream, sort_keys=False)
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    tty = stream.isatty()
+    table = Table(box=box.SIMPLE_HEAD if tty else box.ASCII2, show_edge=False, pad_edge=False)
+    for header in headers:
+        table.add_column(header.replace("_", " ").title(),
+                         overflow="fold" if header in wrap else "ellipsis")
+    for row in rows:
+        shown = cells(row) if cells is not None else row
+        table.add_row(*("" if shown.get(h) is None else str(shown[h]) for h in headers))
+    console = Console(file=stream, width=None if tty else 250, no_color=not tty, soft_wrap=False)
+    console.print(table, highlight=False, markup=False)
+

@@ -7,14 +7,11 @@ are the status command's (0 ok, 1 warning or deferred, 2 a site failed,
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-import yaml
 
 from edgeshade.cli._common import (
     CliState,
@@ -27,6 +24,7 @@ from edgeshade.cli._common import (
     progress_bar,
     stderr_is_tty,
 )
+from edgeshade.output import write_rows
 from edgeshade.results import EXIT_CANCELLED
 
 
@@ -202,25 +200,10 @@ def history_cmd(state: CliState, clouds: tuple[str, ...], fmt: str | None,
         "open": r.open,
         "actions": dict(r.actions),
     } for r in runs]
-    if state.fmt == "json":
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif state.fmt == "yaml":
-        yaml.safe_dump(rows, sys.stdout, sort_keys=False)
-    else:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-
-        tty = sys.stdout.isatty()
-        table = Table(box=box.SIMPLE_HEAD if tty else box.ASCII2, show_edge=False)
-        headers = ["run", "started", "seconds", "versions", "sites", "rollback", "failed",
-                   "open", "actions"]
-        for h in headers:
-            table.add_column(h.title())
-        for row in rows:
-            row = {**row, "actions": " ".join(f"{k}={v}" for k, v in row["actions"].items())}
-            table.add_row(*(str(row[h]) for h in headers))
-        Console(width=None if tty else 250, no_color=not tty).print(table)
+    headers = ["run", "started", "seconds", "versions", "sites", "rollback", "failed", "open",
+               "actions"]
+    write_rows(rows, state.fmt, headers, cells=lambda row: {
+        **row, "actions": " ".join(f"{k}={v}" for k, v in row["actions"].items())})
+    if state.fmt == "table":
         click.echo(f"{len(rows)} run(s) of {loaded.op}")
     return 0

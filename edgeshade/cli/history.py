@@ -8,12 +8,9 @@ how far back they reach depends on how often runs are recorded.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from typing import Any
 
 import click
-import yaml
 
 from edgeshade.cli._common import CliState, fail, handle_errors
 
@@ -24,39 +21,21 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    previous = row.get("previous")
+    return {**row, "at": _when(row["at"]),
+            "previous": "(first record)" if previous is None else previous}
+
+
 def _print(rows: list[dict[str, Any]], fmt: str, columns: tuple[str, ...], empty: str) -> None:
-    if fmt == "json":
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return
-    if fmt == "yaml":
-        yaml.safe_dump(rows, sys.stdout, sort_keys=False)
-        return
-    if fmt != "table":
+    from edgeshade.output import write_rows
+
+    if fmt not in ("table", "json", "yaml"):
         fail(f"-f {fmt}: history is shown as table, json or yaml")
-    if not rows:
+    if fmt == "table" and not rows:
         click.echo(empty)
         return
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    tty = sys.stdout.isatty()
-    console = Console(width=None if tty else 250, no_color=not tty, soft_wrap=False)
-    table = Table(box=box.SIMPLE_HEAD if tty else box.ASCII2, show_edge=False, pad_edge=False)
-    for name in columns:
-        table.add_column(name.capitalize(), overflow="fold" if name == "reason" else "ellipsis")
-    for row in rows:
-        cells = []
-        for name in columns:
-            value = row.get(name)
-            if name == "at":
-                value = _when(value)
-            elif name == "previous" and value is None:
-                value = "(first record)"
-            cells.append("" if value is None else str(value))
-        table.add_row(*cells)
-    console.print(table, highlight=False, markup=False)
+    write_rows(rows, fmt, columns, cells=_cells, wrap=("reason",))
 
 
 def _store(state: CliState) -> Any:
