@@ -153,29 +153,13 @@ class Fleet:
         fn = get_task(task)
         name = task_name(fn)
         # stop/settle act between sites of one process: a rollout runs its waves on threads.
-        local = stop is not None or settle is not None
-        if not local and self.executor_name == "dask" and self.sites:
-            from edgeshade.dask_executor import run as run_on_dask
-
-            result = run_on_dask(
-                self, fn, name, params, progress,
-                scheduler=self.scheduler or self._executor, chunk_size=self.chunk_size,
-            )
-            if self.use_state and record:
-                with StateStore(self.state_dir) as store:
-                    store.record_run(result)
-            return result
-        if (
-            not local
-            and self.executor_name == "processes"
-            and len(self.sites) > 1
-            and self._executor is None
-        ):
-            result = run_in_processes(self, fn, name, params, progress)
-            if self.use_state and record:
-                with StateStore(self.state_dir) as store:
-                    store.record_run(result)
-            return result
+        if stop is None and settle is None:
+            result = self._run_elsewhere(fn, name, params, progress)
+            if result is not None:
+                if self.use_state and record:
+                    with StateStore(self.state_dir) as store:
+                        store.record_run(result)
+                return result
         store = self.store()
         try:
             connector = Connector(
@@ -193,6 +177,21 @@ class Fleet:
         finally:
             if store is not None:
                 store.close()
+
+    def _run_elsewhere(
+        self, fn: TaskFn, name: str, params: dict[str, Any], progress: ProgressFn | None
+    ) -> FleetResult | None:
+        """The run on a Dask cluster or forked local processes; None: run here, on threads."""
+        if self.executor_name == "dask" and self.sites:
+            from edgeshade.dask_executor import run as run_on_dask
+
+            return run_on_dask(
+                self, fn, name, params, progress,
+                scheduler=self.scheduler or self._executor, chunk_size=self.chunk_size,
+            )
+        if self.executor_name == "processes" and len(self.sites) > 1 and self._executor is None:
+            return run_in_processes(self, fn, name, params, progress)
+        return None
 
     def _fan_out(
         self,
